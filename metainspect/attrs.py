@@ -1,0 +1,88 @@
+"""Decode ``AttrValue`` / ``TensorShapeProto`` protos into plain Python values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from metainspect import dtypes
+from metainspect.tensor_proto import element_count, shape_of, to_numpy
+
+if TYPE_CHECKING:
+    from tensorboard.compat.proto.attr_value_pb2 import AttrValue
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+
+#: attr tensors with more elements than this are summarised, not decoded
+SMALL_TENSOR_ELEMENTS = 4096
+
+Shape = list[int | None] | None
+
+
+@dataclass(frozen=True)
+class TensorSummary:
+    """Stands for an attr tensor too large to decode eagerly."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"<{self.dtype} tensor {list(self.shape)}>"
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """An attr naming a function (``func`` attr), with the attrs it is instantiated with."""
+
+    name: str
+    attrs: dict[str, Any]
+
+
+def shape_to_list(shape: TensorShapeProto) -> Shape:
+    """A shape as a list with ``None`` for unknown dimensions, or ``None`` for unknown rank."""
+    if shape.unknown_rank:
+        return None
+    return [d.size if d.size >= 0 else None for d in shape.dim]
+
+
+def tensor_value(proto: TensorProto) -> Any:
+    """A small tensor as a numpy array, a large one as a :class:`TensorSummary`."""
+    dtype = dtypes.name_of(proto.dtype)
+    shape = shape_of(proto)
+    if element_count(shape) > SMALL_TENSOR_ELEMENTS or dtype.startswith("unknown"):
+        return TensorSummary(dtype, shape)
+    return to_numpy(proto)
+
+
+def attr_value(value: AttrValue) -> Any:
+    """Decode one attr: dtype names, shapes as lists, tensors as arrays, lists element-wise."""
+    kind = value.WhichOneof("value")
+    if kind == "list":
+        lst = value.list
+        for name in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
+            items = getattr(lst, name)
+            if items:
+                return [_scalar(name, item) for item in items]
+        return []
+    if kind is None:
+        return None
+    return _scalar(kind, getattr(value, kind))
+
+
+def _scalar(kind: str, item: Any) -> Any:
+    if kind == "s":
+        try:
+            return item.decode("utf-8")
+        except UnicodeDecodeError:
+            return item
+    if kind == "type":
+        return dtypes.name_of(item)
+    if kind == "shape":
+        return shape_to_list(item)
+    if kind == "tensor":
+        return tensor_value(item)
+    if kind == "func":
+        return FunctionRef(item.name, {k: attr_value(v) for k, v in item.attr.items()})
+    if kind == "placeholder":
+        return f"${item}"
+    return item

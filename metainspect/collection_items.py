@@ -1,0 +1,71 @@
+"""Decode the items of a ``CollectionDef`` by kind and, for bytes lists, by collection name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
+
+    from metainspect.model import Collection
+
+#: type URL suffix (and bytes_list collection names) -> callable returning the message class
+_KNOWN_ANY = {"tensorflow.AssetFileDef": ("tensorboard.compat.proto.meta_graph_pb2", "AssetFileDef")}
+
+
+def _proto_class(module: str, name: str) -> type:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _bytes_item_class(collection_name: str) -> tuple[str, str] | None:
+    from metainspect.model import VARIABLE_COLLECTIONS
+
+    if collection_name in VARIABLE_COLLECTIONS:
+        return ("tensorboard.compat.proto.variable_pb2", "VariableDef")
+    return {
+        "savers": ("tensorboard.compat.proto.saver_pb2", "SaverDef"),
+        "cond_context": ("metainspect.proto.control_flow_pb2", "CondContextDef"),
+        "while_context": ("metainspect.proto.control_flow_pb2", "WhileContextDef"),
+        "queue_runners": ("metainspect.proto.queue_runner_pb2", "QueueRunnerDef"),
+    }.get(collection_name)
+
+
+def decode_collection(name: str, collection: CollectionDef) -> Collection:
+    """A :class:`Collection` with items as node names, protos, strings or numbers."""
+    from metainspect.model import Collection
+
+    kind = collection.WhichOneof("kind") or "empty"
+    if kind == "empty":
+        return Collection(name, kind, [])
+    values = list(getattr(collection, kind).value)
+    if kind == "bytes_list":
+        return Collection(name, kind, [_decode_bytes(name, v) for v in values])
+    if kind == "any_list":
+        return Collection(name, kind, [_decode_any(v) for v in values])
+    return Collection(name, kind, values)
+
+
+def _decode_bytes(collection_name: str, value: bytes) -> Any:
+    from google.protobuf.message import DecodeError
+
+    known = _bytes_item_class(collection_name)
+    if known:
+        try:
+            return _proto_class(*known).FromString(value)
+        except DecodeError:
+            pass
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def _decode_any(value: Any) -> Any:
+    """Unpack an Any by its type name; TF writes ``tensorflow.X`` URLs, parsed by bytes."""
+    type_name = value.type_url.rpartition("/")[2]
+    known = _KNOWN_ANY.get(type_name)
+    if known:
+        return _proto_class(*known).FromString(value.value)
+    return value

@@ -1,0 +1,1 @@
+"""One pure decoder per on-disk format: bytes in, protos/arrays out."""

@@ -1,0 +1,58 @@
+"""Turn what a user typed into the file to read: directories, prefixes, SavedModels."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+from metainspect.errors import NotFoundError, WrongKindError
+
+DATA_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def find_graph_file(path: str | os.PathLike[str]) -> str:
+    """The graph file ``path`` names: itself, ``PREFIX.meta``, or a directory's model file."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return _graph_in_directory(path)
+    if os.path.isfile(path):
+        if DATA_SHARD.search(path) or path.endswith(".index"):
+            raise WrongKindError(path, "is a checkpoint, not a graph; use `metainspect vars` (or give the .meta)")
+        return path
+    if os.path.isfile(path + ".meta"):
+        return path + ".meta"
+    if glob.glob(glob.escape(path) + ".index") or glob.glob(glob.escape(path) + ".data-*"):
+        raise WrongKindError(path, "is a checkpoint prefix with no .meta graph beside it; use `metainspect vars`")
+    raise NotFoundError(path, "no such file or directory")
+
+
+def _graph_in_directory(path: str) -> str:
+    for name in SAVED_MODEL_FILES:
+        candidate = os.path.join(path, name)
+        if os.path.isfile(candidate):
+            return candidate
+    prefix = latest_checkpoint_prefix(path)
+    if prefix and os.path.isfile(prefix + ".meta"):
+        return prefix + ".meta"
+    metas = sorted(glob.glob(os.path.join(glob.escape(path), "*.meta")))
+    if len(metas) == 1:
+        return metas[0]
+    if metas:
+        names = ", ".join(os.path.basename(m) for m in metas)
+        raise WrongKindError(path, f"holds several graphs ({names}); name one")
+    raise NotFoundError(path, "directory holds no saved_model.pb, .meta graph or checkpoint state file")
+
+
+def latest_checkpoint_prefix(directory: str) -> str | None:
+    """The latest checkpoint named by ``directory/checkpoint``, if any resolves."""
+    from metainspect.errors import MetainspectError
+    from metainspect.formats.checkpoint_state import resolve_latest
+
+    if not os.path.isfile(os.path.join(directory, "checkpoint")):
+        return None
+    try:
+        return resolve_latest(directory).prefix
+    except MetainspectError:
+        return None

@@ -1,0 +1,512 @@
+"""The query model over one meta graph: nodes, placeholders, variables, collections, signatures.
+
+``load_model(path)`` accepts a ``.meta``, a ``.pb``/``.pbtxt`` GraphDef, a SavedModel (directory
+or ``saved_model.pb``) or a checkpoint prefix with a ``.meta`` beside it. Everything is computed
+from the protos on demand; nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from metainspect import dtypes
+from metainspect.attrs import Shape, attr_value, shape_to_list, tensor_value
+from metainspect.errors import WrongKindError
+from metainspect.formats.graph_file import SAVED_MODEL, read_graph_file
+from metainspect.locate import find_graph_file
+
+if TYPE_CHECKING:
+    from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef, TensorInfo
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"})
+PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
+SAVE_OPS = frozenset({"SaveV2", "Save", "SaveSlices"})
+#: ops a saver reads a variable through before handing it to SaveV2
+_READ_THROUGH_OPS = frozenset({"Identity", "ReadVariableOp", "Snapshot", "_ReadVariablesOp"})
+#: collections whose bytes_list items are serialized VariableDef protos
+VARIABLE_COLLECTIONS = frozenset({
+    "variables", "trainable_variables", "local_variables", "model_variables",
+    "moving_average_variables", "metric_variables", "global_step",
+})
+SAVER_VERSIONS = {0: "LEGACY", 1: "V1", 2: "V2"}
+SIGNATURE_INIT_KEY = "__saved_model_init_op"
+SERVE_TAG = "serve"
+
+
+def op_name(tensor_or_input: str) -> str:
+    """The op a tensor name or node input refers to: ``^a``, ``a:1`` and ``a`` all give ``a``."""
+    name = tensor_or_input.lstrip("^")
+    head, sep, tail = name.rpartition(":")
+    return head if sep and tail.isdigit() else name
+
+
+def escape_object_path_component(name: str) -> str:
+    """Escape one object-graph path component the way TF2 checkpoint keys do."""
+    return name.replace(".", "..").replace("/", ".S")
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One NodeDef with its inputs split into data and control inputs."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    control_inputs: tuple[str, ...]
+    device: str
+    proto: NodeDef = field(repr=False, compare=False)
+
+    @classmethod
+    def from_proto(cls, proto: NodeDef) -> Node:
+        data: list[str] = []
+        control: list[str] = []
+        for name in proto.input:
+            if name.startswith("^"):
+                control.append(name[1:])
+            else:
+                data.append(name)
+        return cls(proto.name, proto.op, tuple(data), tuple(control), proto.device, proto)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Attrs decoded to Python values (dtype names, shape lists, small arrays)."""
+        return {key: attr_value(value) for key, value in sorted(self.proto.attr.items())}
+
+    @property
+    def colocation(self) -> list[str]:
+        """Ops this node must be colocated with (``_class: loc:@name`` attrs)."""
+        values = self.proto.attr["_class"].list.s if "_class" in self.proto.attr else []
+        return [v.decode()[5:] for v in values if v.startswith(b"loc:@")]
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A graph input: a Placeholder or PlaceholderWithDefault node."""
+
+    name: str
+    op: str
+    dtype: str
+    shape: Shape
+
+    @property
+    def tensor(self) -> str:
+        return f"{self.name}:0"
+
+    @property
+    def has_default(self) -> bool:
+        return self.op == "PlaceholderWithDefault"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Where one part of a partitioned variable sits in the full tensor (SaveSliceInfoDef)."""
+
+    full_name: str
+    full_shape: tuple[int, ...]
+    offset: tuple[int, ...]
+    shape: tuple[int, ...]
+
+    @property
+    def spec(self) -> str:
+        """The slice spec TF1 savers write, e.g. ``"10 4 0,5:0,4"``."""
+        extents = ":".join(f"{o},{s}" for o, s in zip(self.offset, self.shape))
+        return " ".join(str(d) for d in self.full_shape) + " " + extents
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable the graph declares, with the checkpoint key its saver uses."""
+
+    name: str
+    dtype: str
+    shape: Shape
+    trainable: bool | None
+    resource: bool
+    checkpoint_key: str
+    op: str = ""
+    device: str = ""
+    partition: Partition | None = None
+    collections: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One CollectionDef with its items decoded (node names, VariableDefs, strings, numbers…)."""
+
+    name: str
+    kind: str
+    items: list[Any]
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A TensorInfo: the tensor a signature key maps to, with dtype and shape."""
+
+    name: str | None
+    dtype: str
+    shape: Shape
+    encoding: str = "name"  # or "coo_sparse" / "composite_tensor"
+    components: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A SignatureDef."""
+
+    key: str
+    method_name: str
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of the graph's FunctionDefLibrary with its body nodes."""
+
+    name: str
+    inputs: list[tuple[str, str]]
+    outputs: list[tuple[str, str]]
+    nodes: list[Node]
+
+
+def tensor_spec(info: TensorInfo) -> TensorSpec:
+    """Decode a TensorInfo."""
+    dtype = dtypes.name_of(info.dtype)
+    shape = shape_to_list(info.tensor_shape)
+    encoding = info.WhichOneof("encoding") or "name"
+    if encoding == "coo_sparse":
+        coo = info.coo_sparse
+        parts = (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name)
+        return TensorSpec(coo.values_tensor_name, dtype, shape, encoding, parts)
+    if encoding == "composite_tensor":
+        parts = tuple(c.name for c in info.composite_tensor.components)
+        return TensorSpec(None, dtype, shape, encoding, parts)
+    return TensorSpec(info.name, dtype, shape)
+
+
+class Model:
+    """One meta graph read from a graph file, with query methods."""
+
+    def __init__(self, path: str, kind: str, encoding: str, meta_graph: MetaGraphDef,
+                 all_tags: list[list[str]], schema_version: int | None = None) -> None:
+        self.path = path
+        self.kind = kind
+        self.encoding = encoding
+        self.meta_graph = meta_graph
+        self.all_tags = all_tags
+        self.saved_model_schema_version = schema_version
+
+    # -- basic facts -------------------------------------------------------------------------
+    @property
+    def graph_def(self):  # type: ignore[no-untyped-def]
+        return self.meta_graph.graph_def
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.meta_graph.meta_info_def.tags)
+
+    def meta_info(self) -> dict[str, Any]:
+        """Versions, tags and the stripped op list recorded in MetaInfoDef and GraphDef."""
+        info = self.meta_graph.meta_info_def
+        versions = self.graph_def.versions
+        return {
+            "tags": list(info.tags),
+            "tensorflow_version": info.tensorflow_version,
+            "tensorflow_git_version": info.tensorflow_git_version,
+            "meta_graph_version": info.meta_graph_version,
+            "stripped_default_attrs": info.stripped_default_attrs,
+            "stripped_op_list": sorted(op.name for op in info.stripped_op_list.op),
+            "graph_producer": versions.producer or self.graph_def.version,
+            "graph_min_consumer": versions.min_consumer,
+        }
+
+    # -- nodes -------------------------------------------------------------------------------
+    @cached_property
+    def _nodes(self) -> list[Node]:
+        return [Node.from_proto(proto) for proto in self.graph_def.node]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Node]:
+        return {node.name: node for node in self._nodes}
+
+    def nodes(self) -> list[Node]:
+        """Top-level graph nodes, in file order (function bodies are in :meth:`functions`)."""
+        return self._nodes
+
+    def node(self, name: str) -> Node | None:
+        """The node named ``name`` (a tensor name like ``x:0`` works too)."""
+        return self._by_name.get(op_name(name))
+
+    def op_histogram(self) -> Counter[str]:
+        """How many top-level nodes use each op."""
+        return Counter(proto.op for proto in self.graph_def.node)
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each node name, the nodes taking it as a data or control input."""
+        out: dict[str, list[str]] = {}
+        for node in self._nodes:
+            for name in node.inputs + node.control_inputs:
+                out.setdefault(op_name(name), []).append(node.name)
+        return out
+
+    def functions(self) -> list[Function]:
+        """The function library, each function with its body nodes."""
+        result = []
+        for fn in self.graph_def.library.function:
+            sig = fn.signature
+            result.append(Function(
+                sig.name,
+                [(arg.name, dtypes.name_of(arg.type)) for arg in sig.input_arg],
+                [(arg.name, dtypes.name_of(arg.type)) for arg in sig.output_arg],
+                [Node.from_proto(proto) for proto in fn.node_def],
+            ))
+        return result
+
+    # -- inputs ------------------------------------------------------------------------------
+    def saver_scope(self) -> str | None:
+        """Name scope of the TF1 saver's own ops (e.g. ``save/``), if the graph has one."""
+        saver = self.meta_graph.saver_def
+        name = op_name(saver.filename_tensor_name) if self.meta_graph.HasField("saver_def") else ""
+        return name.rpartition("/")[0] + "/" if "/" in name else None
+
+    def _saver_owned(self, node_name: str) -> bool:
+        scope = self.saver_scope()
+        saver = self.meta_graph.saver_def
+        return bool(scope and node_name.startswith(scope)) or node_name == op_name(saver.filename_tensor_name)
+
+    def placeholders(self, include_saver: bool = False) -> list[Placeholder]:
+        """Graph inputs; the saver's own filename placeholders are left out unless asked for."""
+        result = []
+        for node in self._nodes:
+            if node.op not in PLACEHOLDER_OPS or not include_saver and self._saver_owned(node.name):
+                continue
+            attrs = node.proto.attr
+            dtype = dtypes.name_of(attrs["dtype"].type) if "dtype" in attrs else "unknown"
+            result.append(Placeholder(node.name, node.op, dtype, self._placeholder_shape(node)))
+        return result
+
+    @staticmethod
+    def _placeholder_shape(node: Node) -> Shape:
+        attrs = node.proto.attr
+        if "shape" in attrs:
+            shape = shape_to_list(attrs["shape"].shape)
+            # graphs older than TF 1.x wrote an empty shape for "unknown"; trust _output_shapes then
+            if shape or "_output_shapes" not in attrs:
+                return shape
+        if "_output_shapes" in attrs and attrs["_output_shapes"].list.shape:
+            return shape_to_list(attrs["_output_shapes"].list.shape[0])
+        return None
+
+    # -- collections -------------------------------------------------------------------------
+    def collections(self) -> list[Collection]:
+        """Every collection, sorted by name, items decoded."""
+        from metainspect.collection_items import decode_collection
+
+        return [decode_collection(name, self.meta_graph.collection_def[name])
+                for name in sorted(self.meta_graph.collection_def)]
+
+    def collection(self, name: str) -> Collection | None:
+        from metainspect.collection_items import decode_collection
+
+        if name not in self.meta_graph.collection_def:
+            return None
+        return decode_collection(name, self.meta_graph.collection_def[name])
+
+    # -- saver and variables -----------------------------------------------------------------
+    def saver_def(self) -> dict[str, Any] | None:
+        """The SaverDef as a dict with the version spelled out, or None."""
+        if not self.meta_graph.HasField("saver_def"):
+            return None
+        s = self.meta_graph.saver_def
+        return {
+            "filename_tensor_name": s.filename_tensor_name,
+            "save_tensor_name": s.save_tensor_name,
+            "restore_op_name": s.restore_op_name,
+            "max_to_keep": s.max_to_keep,
+            "sharded": s.sharded,
+            "keep_checkpoint_every_n_hours": s.keep_checkpoint_every_n_hours,
+            "version": SAVER_VERSIONS.get(s.version, str(s.version)),
+        }
+
+    def saver_keys(self) -> dict[str, list[tuple[str, str]]]:
+        """What the graph's save ops write: variable op name -> [(checkpoint key, slice spec)].
+
+        Read from the save ops themselves (their ``tensor_names`` and ``shape_and_slices``
+        constants, and the tensors wired into them), so custom ``var_list`` names are honoured.
+        """
+        mapping: dict[str, list[tuple[str, str]]] = {}
+        for node in self._nodes:
+            if node.op not in SAVE_OPS or len(node.inputs) < 3:
+                continue
+            names = self._const_strings(node.inputs[1])
+            with_slices = node.op != "Save"
+            specs = self._const_strings(node.inputs[2]) if with_slices else []
+            tensors = node.inputs[3:] if with_slices else node.inputs[2:]
+            for i, (key, tensor) in enumerate(zip(names, tensors)):
+                spec = specs[i] if i < len(specs) else ""
+                mapping.setdefault(self._variable_behind(tensor), []).append((key, spec))
+        return mapping
+
+    def _const_strings(self, tensor: str) -> list[str]:
+        node = self.node(tensor)
+        while node is not None and node.op == "Identity" and node.inputs:
+            node = self.node(node.inputs[0])
+        if node is None or node.op != "Const" or "value" not in node.proto.attr:
+            return []
+        value = tensor_value(node.proto.attr["value"].tensor)
+        return [v.decode("utf-8", "replace") for v in getattr(value, "flat", [])] if value.dtype == object else []
+
+    def _variable_behind(self, tensor: str) -> str:
+        """Follow Identity/ReadVariableOp chains from a saved tensor back to its variable op."""
+        name = op_name(tensor)
+        for _ in range(64):
+            node = self._by_name.get(name)
+            if node is None or node.op not in _READ_THROUGH_OPS or not node.inputs:
+                break
+            name = op_name(node.inputs[0])
+        return name
+
+    def variables(self) -> list[Variable]:
+        """Variables declared by the graph (variable ops plus VariableDefs in collections).
+
+        A TF2 SavedModel's variables come from its object graph, keyed like its checkpoint.
+        """
+        if self.meta_graph.object_graph_def.nodes:
+            return self._object_graph_variables()
+        defs: dict[str, Any] = {}
+        member_of: dict[str, list[str]] = {}
+        for name in sorted(VARIABLE_COLLECTIONS & set(self.meta_graph.collection_def)):
+            for item in self.collection(name).items:  # type: ignore[union-attr]
+                if hasattr(item, "variable_name"):
+                    var = op_name(item.variable_name)
+                    defs.setdefault(var, item)
+                    member_of.setdefault(var, []).append(name)
+        names = [n.name for n in self._nodes if n.op in VARIABLE_OPS]
+        names += [name for name in defs if name not in self._by_name or self._by_name[name].op not in VARIABLE_OPS]
+        saved = self.saver_keys()
+        return [self._variable(name, defs.get(name), tuple(member_of.get(name, ())), saved) for name in names]
+
+    def _variable(self, name: str, vdef: Any, member_of: tuple[str, ...],
+                  saved: dict[str, list[tuple[str, str]]]) -> Variable:
+        node = self._by_name.get(name)
+        attrs = node.proto.attr if node is not None else {}
+        dtype = dtypes.name_of(attrs["dtype"].type) if "dtype" in attrs else "unknown"
+        shape = shape_to_list(attrs["shape"].shape) if "shape" in attrs else None
+        partition = None
+        if vdef is not None and vdef.HasField("save_slice_info_def"):
+            info = vdef.save_slice_info_def
+            partition = Partition(info.full_name, tuple(info.full_shape), tuple(info.var_offset), tuple(info.var_shape))
+        if name in saved:
+            key = saved[name][0][0]
+        else:
+            key = partition.full_name if partition else name
+        if vdef is not None:
+            trainable: bool | None = "trainable_variables" in member_of or vdef.trainable
+            resource = vdef.is_resource or (node is not None and node.op == "VarHandleOp")
+        else:
+            trainable = None
+            resource = node is not None and node.op == "VarHandleOp"
+        return Variable(
+            name=name, dtype=dtype, shape=shape, trainable=trainable, resource=resource,
+            checkpoint_key=key, op=node.op if node else "", device=node.device if node else "",
+            partition=partition, collections=member_of,
+        )
+
+    def _object_graph_variables(self) -> list[Variable]:
+        nodes = self.meta_graph.object_graph_def.nodes
+        paths: dict[int, str] = {0: ""}
+        queue = [0]
+        while queue:
+            current = queue.pop(0)
+            for child in nodes[current].children:
+                if child.node_id not in paths and child.node_id < len(nodes):
+                    prefix = paths[current] + "/" if paths[current] else ""
+                    paths[child.node_id] = prefix + escape_object_path_component(child.local_name)
+                    queue.append(child.node_id)
+        result = []
+        for node_id, obj in enumerate(nodes):
+            if obj.WhichOneof("kind") != "variable" or node_id not in paths:
+                continue
+            var = obj.variable
+            result.append(Variable(
+                name=var.name or paths[node_id], dtype=dtypes.name_of(var.dtype), shape=shape_to_list(var.shape),
+                trainable=var.trainable, resource=True,
+                checkpoint_key=f"{paths[node_id]}/.ATTRIBUTES/VARIABLE_VALUE", op="VarHandleOp", device=var.device,
+            ))
+        return result
+
+    # -- signatures and likely endpoints ----------------------------------------------------
+    def signatures(self) -> dict[str, Signature]:
+        """SignatureDefs by key, sorted."""
+        result = {}
+        for key in sorted(self.meta_graph.signature_def):
+            sig = self.meta_graph.signature_def[key]
+            result[key] = Signature(
+                key, sig.method_name,
+                {k: tensor_spec(v) for k, v in sorted(sig.inputs.items())},
+                {k: tensor_spec(v) for k, v in sorted(sig.outputs.items())},
+            )
+        return result
+
+    def likely_inputs(self) -> list[Placeholder]:
+        """Placeholders a caller would feed (the saver's own are left out)."""
+        return self.placeholders()
+
+    def likely_outputs(self) -> list[Node]:
+        """Sink nodes that look like model outputs rather than training or bookkeeping ops."""
+        from metainspect.graph_roles import is_auxiliary
+
+        consumed = self.consumers()
+        scope = self.saver_scope()
+        return [n for n in self._nodes
+                if n.name not in consumed and not is_auxiliary(n, scope) and not self._is_variable_read(n)]
+
+    def _is_variable_read(self, node: Node) -> bool:
+        if node.op not in _READ_THROUGH_OPS or not node.inputs:
+            return False
+        source = self._by_name.get(self._variable_behind(node.inputs[0]))
+        return source is not None and source.op in VARIABLE_OPS
+
+
+def load_model(path: str | os.PathLike[str], tags: list[str] | None = None) -> Model:
+    """Read a graph file (or find one: SavedModel dir, checkpoint prefix) and pick a meta graph.
+
+    ``tags`` selects a SavedModel meta graph by its exact tag set; by default the only one,
+    else the one tagged ``serve``, else the first.
+    """
+    graph_file = read_graph_file(find_graph_file(path))
+    all_tags = [list(mg.meta_info_def.tags) for mg in graph_file.meta_graphs]
+    chosen = _choose_meta_graph(graph_file.path, all_tags, tags)
+    kind = graph_file.kind
+    return Model(graph_file.path, kind, graph_file.encoding, graph_file.meta_graphs[chosen], all_tags,
+                 graph_file.saved_model_schema_version if kind == SAVED_MODEL else None)
+
+
+def _choose_meta_graph(path: str, all_tags: list[list[str]], tags: list[str] | None) -> int:
+    if tags:
+        wanted = set(tags)
+        for i, have in enumerate(all_tags):
+            if set(have) == wanted:
+                return i
+        available = "; ".join(",".join(t) or "(no tags)" for t in all_tags)
+        raise WrongKindError(path, f"no meta graph tagged {','.join(tags)} (available: {available})")
+    if len(all_tags) > 1:
+        for i, have in enumerate(all_tags):
+            if have == [SERVE_TAG]:
+                return i
+    return 0
+
+
+__all__ = [
+    "Collection", "Function", "Model", "Node", "Partition", "Placeholder",
+    "Signature", "TensorSpec", "Variable", "load_model", "op_name",
+]

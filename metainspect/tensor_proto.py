@@ -1,0 +1,82 @@
+"""Decode a ``TensorProto`` (Const values, attr tensors, V1 checkpoint slices) into numpy.
+
+Values come from ``tensor_content`` (raw little-endian bytes) or from the typed repeated field
+for the dtype; TensorFlow repeats the last typed value to fill the shape ("splat" constants).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from metainspect import dtypes
+
+if TYPE_CHECKING:
+    import numpy as np
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+#: typed value field holding each dtype's elements, when ``tensor_content`` is empty
+_VALUE_FIELD = {
+    "float32": "float_val", "float64": "double_val", "int64": "int64_val", "bool": "bool_val",
+    "string": "string_val", "uint32": "uint32_val", "uint64": "uint64_val",
+    "complex64": "scomplex_val", "complex128": "dcomplex_val",
+    "float16": "half_val", "bfloat16": "half_val",
+}
+
+
+def shape_of(proto: TensorProto) -> tuple[int, ...]:
+    """The tensor's shape as a tuple (a TensorProto always has a known shape)."""
+    return tuple(d.size for d in proto.tensor_shape.dim)
+
+
+def element_count(shape: tuple[int, ...]) -> int:
+    """Number of elements of ``shape`` (1 for a scalar)."""
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
+
+
+def to_numpy(proto: TensorProto, dtype: dtypes.DType | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Decode ``proto``; ``dtype``/``shape`` override the proto's own (V1 slices omit them)."""
+    import numpy as np
+
+    dtype = dtype or dtypes.from_enum(proto.dtype)
+    shape = shape_of(proto) if shape is None else shape
+    count = element_count(shape)
+    if dtype.name == "variant":
+        values = np.empty(count, dtype=object)
+        values[: len(proto.variant_val)] = list(proto.variant_val)[:count]
+        return values.reshape(shape)
+    if dtype.name == "string":
+        return _filled(list(proto.string_val), count, b"", object).reshape(shape)
+    np_dtype = dtype.numpy()
+    if proto.tensor_content:
+        if len(proto.tensor_content) != count * np_dtype.itemsize:
+            raise ValueError(
+                f"tensor_content holds {len(proto.tensor_content)} bytes, {shape} {dtype.name} needs {count * np_dtype.itemsize}"
+            )
+        return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape)
+    field = _VALUE_FIELD.get(dtype.name, "int_val")
+    raw = list(getattr(proto, field))
+    if field == "half_val":
+        bits = _filled(raw, count, 0, np.uint16)
+        return bits.view(np_dtype).reshape(shape)
+    if dtype.name.startswith("complex"):
+        pairs = _filled(raw, 2 * count, 0.0, np.float64 if dtype.name == "complex128" else np.float32)
+        return pairs.view(np_dtype).reshape(shape)
+    if dtype.name.startswith("float8"):  # one byte per element in a bytes field
+        raw = list(proto.float8_val)
+    if dtype.numpy_name.startswith("ml_dtypes."):  # float8 / int4 / int2 / float4 as bit patterns
+        return _filled(raw, count, 0, np.uint8).view(np_dtype).reshape(shape)
+    return _filled(raw, count, 0, np_dtype).reshape(shape)
+
+
+def _filled(values: list, count: int, zero: object, np_dtype: object) -> np.ndarray:
+    """``values`` padded to ``count`` by repeating the last one (zeros when there are none)."""
+    import numpy as np
+
+    if len(values) < count:
+        values = values + [values[-1] if values else zero] * (count - len(values))
+    out = np.empty(count, dtype=np_dtype)  # type: ignore[call-overload]
+    out[:] = values[:count]
+    return out

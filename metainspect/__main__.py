@@ -1,0 +1,5 @@
+"""``python -m metainspect`` runs the CLI."""
+
+from metainspect.cli import main
+
+main()

@@ -1,0 +1,73 @@
+"""The ``metainspect`` command line: a thin layer over the Python API.
+
+Exit codes: 0 ok, 1 findings (``verify``/``check``), 2 unusable input or usage error.
+Every failure is one line ``metainspect: <path>: <what is wrong>``; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from metainspect.errors import EXIT_UNUSABLE, MetainspectError
+
+app = typer.Typer(
+    name="metainspect",
+    help=(
+        "Inspect TensorFlow graphs (.meta, .pb, .pbtxt, SavedModel) and checkpoints "
+        "(.index/.data, V1, TF2) without TensorFlow.\n\n"
+        "PATH may be a file, a checkpoint prefix (model.ckpt-1000), a SavedModel directory or a "
+        "directory with a `checkpoint` state file. Tables go to the terminal; add --json for scripts.\n\n"
+        "Exit codes: 0 ok, 1 findings, 2 unusable input."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from metainspect import __version__
+
+        print(f"metainspect {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug
+
+
+from metainspect.cli import checkpoint_commands, graph_commands  # noqa: E402,F401  (registers commands)
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit with the "unusable input" code."""
+    print(f"metainspect: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_UNUSABLE)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except MetainspectError as exc:
+        if _state["debug"]:
+            raise
+        fail(str(exc))
+    except KeyError as exc:  # unknown tensor / collection names
+        if _state["debug"]:
+            raise
+        fail(str(exc.args[0]) if exc.args else "unknown name")
+    except BrokenPipeError:
+        sys.stderr.close()
+        raise SystemExit(0) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -1,0 +1,167 @@
+"""Checkpoint commands: vars, show, verify, objects."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from metainspect.cli import app
+from metainspect.cli.graph_commands import JsonOpt, MatchOpt, _matcher
+from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
+from metainspect.errors import EXIT_FINDINGS
+
+if TYPE_CHECKING:
+    from metainspect.checkpoint import Checkpoint
+
+CkptArg = Annotated[str, typer.Argument(
+    help="A checkpoint prefix, .index, .data-* or V1 file, a directory with a `checkpoint` file, or a SavedModel dir.",
+    show_default=False)]
+NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Skip CRC32C checks of the tensors read.")]
+
+
+def _open(path: str, verify: bool = True) -> Checkpoint:
+    from metainspect.checkpoint import open_checkpoint
+
+    ckpt = open_checkpoint(path, verify=verify)
+    for note in ckpt.notes:
+        print(f"metainspect: note: {note}", file=sys.stderr)
+    return ckpt
+
+
+@app.command("vars")
+def vars_(
+    path: CkptArg,
+    match: MatchOpt = None,
+    sort: Annotated[str, typer.Option("--sort", help="Order rows by name or by size (largest first).")] = "name",
+    stats: Annotated[bool, typer.Option("--stats", help="Add min, max, mean, std, NaN and Inf counts (reads every tensor).")] = False,
+    no_verify: NoVerifyOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """List the tensors a checkpoint holds: name, dtype, shape, size, role.
+
+    Roles: model (parameters), optimizer (slots and optimizer state), bookkeeping (global_step,
+    save_counter, the TF2 object graph). JSON: a list of {name, dtype, shape, nbytes, role,
+    partitioned} (+ stats {min, max, mean, std, nan, inf} with --stats).
+    """
+    from metainspect.variable_roles import classify
+
+    if sort not in ("name", "size"):
+        raise typer.BadParameter("must be name or size", param_hint="--sort")
+    keep = _matcher(match)
+    with _open(path, verify=not no_verify) as ckpt:
+        graph = ckpt.object_graph()
+        infos = [i for i in ckpt.infos() if keep(i.name)]
+        if sort == "size":
+            infos.sort(key=lambda i: -i.nbytes)
+        rows: list[dict[str, Any]] = []
+        for info in infos:
+            row: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": list(info.shape),
+                                   "nbytes": info.nbytes, "role": classify(info.name, graph),
+                                   "partitioned": info.partitioned}
+            if stats:
+                row["stats"] = _stats(ckpt, info)
+            rows.append(row)
+        if json:
+            emit_json(rows)
+            return
+        _print_vars(ckpt, rows, stats)
+
+
+def _stats(ckpt: Checkpoint, info: Any) -> dict[str, Any] | None:
+    from dataclasses import asdict
+
+    from metainspect.tensor_stats import tensor_stats
+
+    if info.dtype in ("string", "variant"):
+        return None
+    found = tensor_stats(ckpt.get(info.name))
+    return asdict(found) if found else None
+
+
+def _print_vars(ckpt: Checkpoint, rows: list[dict[str, Any]], stats: bool) -> None:
+    columns = ["name", "dtype", "shape", "size", "role"]
+    if stats:
+        columns += ["min", "max", "mean", "std", "nan", "inf"]
+    table = []
+    for row in rows:
+        cells = [row["name"], row["dtype"], format_shape(row["shape"]), format_bytes(row["nbytes"]), row["role"]]
+        if stats:
+            s = row["stats"] or {}
+            cells += [_num(s.get(k)) for k in ("min", "max", "mean", "std")] + [s.get("nan", ""), s.get("inf", "")]
+        table.append(cells)
+    emit_table(columns, table, title=f"{ckpt.prefix} ({ckpt.format}, {ckpt.num_shards} shard(s))",
+               right=["size", "min", "max", "mean", "std", "nan", "inf"])
+    by_dtype: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_role: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        for bucket in (by_dtype[row["dtype"]], by_role[row["role"]]):
+            bucket[0] += 1
+            bucket[1] += row["nbytes"]
+    total = sum(r["nbytes"] for r in rows)
+    emit_lines([
+        f"{len(rows)} tensors, {format_bytes(total)}",
+        "  by dtype: " + ", ".join(f"{k} {n} ({format_bytes(b)})" for k, (n, b) in sorted(by_dtype.items())),
+        "  by role:  " + ", ".join(f"{k} {n} ({format_bytes(b)})" for k, (n, b) in sorted(by_role.items())),
+    ])
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+@app.command()
+def show(
+    path: CkptArg,
+    name: Annotated[str, typer.Argument(help="Tensor name as listed by `metainspect vars`.", show_default=False)],
+    full: Annotated[bool, typer.Option("--full", help="Print every element instead of a numpy-style summary.")] = False,
+    no_verify: NoVerifyOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Print one tensor's values, numpy-style.
+
+    JSON: {name, dtype, shape, values} (strings as UTF-8 where they decode, else hex).
+    """
+    import numpy as np
+
+    with _open(path, verify=not no_verify) as ckpt:
+        info = ckpt.info(name)
+        value = ckpt.get(name)
+        if json:
+            emit_json({"name": info.name, "dtype": info.dtype, "shape": list(info.shape), "values": value})
+            return
+        emit_lines([f"{info.name}  {info.dtype}  {format_shape(list(info.shape))}  {format_bytes(info.nbytes)}"])
+        if info.dtype == "variant":
+            emit_lines(_describe_variant(v) for v in np.asarray(value).reshape(-1))
+            return
+        threshold = sys.maxsize if full else 1000
+        with np.printoptions(threshold=threshold, linewidth=120):
+            emit_lines([repr(value) if value.dtype == object else np.array2string(value)])
+
+
+def _describe_variant(value: Any) -> str:
+    type_name = getattr(value, "type_name", "") or "unknown type"
+    tensors = getattr(value, "tensors", [])
+    return f"variant {type_name} holding {len(tensors)} tensor(s), {len(getattr(value, 'metadata', b''))} bytes of metadata"
+
+
+@app.command()
+def verify(path: CkptArg, json: JsonOpt = False) -> None:
+    """Check every table block and every tensor's CRC32C. Exit 1 if anything is corrupt.
+
+    JSON: {prefix, tensors, corrupt: [{name, file, offset, message}]}.
+    """
+    with _open(path) as ckpt:
+        findings = ckpt.verify()
+        if json:
+            emit_json({"prefix": ckpt.prefix, "tensors": len(ckpt), "corrupt": findings})
+        elif findings:
+            emit_table(["tensor", "file", "offset", "problem"],
+                       ([f.name, f.file, f.offset, f.message] for f in findings),
+                       title=f"{len(findings)} corrupt tensor(s) in {ckpt.prefix}", right=["offset"])
+        else:
+            emit_lines([f"{ckpt.prefix}: {len(ckpt)} tensors, every checksum matches"])
+    if findings:
+        raise typer.Exit(EXIT_FINDINGS)

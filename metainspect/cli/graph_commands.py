@@ -1,0 +1,257 @@
+"""Graph commands: nodes, placeholders, variables, collections, signatures, ops, info."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from metainspect.cli import app
+from metainspect.cli.render import emit_json, emit_lines, emit_table, format_shape
+
+if TYPE_CHECKING:
+    from metainspect.model import Model
+
+PathArg = Annotated[str, typer.Argument(help="A .meta/.pb/.pbtxt file, SavedModel dir, or checkpoint prefix.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema in README) instead of a table.")]
+TagsOpt = Annotated[Optional[str], typer.Option("--tags", help="SavedModel meta graph to use, by tag set: serve or serve,gpu.")]
+MatchOpt = Annotated[Optional[str], typer.Option("--match", help="Keep names matching this regular expression (searched).")]
+OpOpt = Annotated[Optional[str], typer.Option("--op", help="Keep nodes of this op type (repeatable as A,B).")]
+
+
+def _load(path: str, tags: str | None) -> Model:
+    from metainspect.model import load_model
+
+    return load_model(path, [t for t in tags.split(",") if t] if tags else None)
+
+
+def _matcher(pattern: str | None):  # type: ignore[no-untyped-def]
+    if pattern is None:
+        return lambda name: True
+    try:
+        return re.compile(pattern).search
+    except re.error as exc:
+        raise typer.BadParameter(f"invalid regular expression {pattern!r}: {exc}", param_hint="--match") from None
+
+
+@app.command()
+def nodes(
+    path: PathArg,
+    op: OpOpt = None,
+    match: MatchOpt = None,
+    function: Annotated[Optional[str], typer.Option("--function", help="List the body of this library function instead.")] = None,
+    tags: TagsOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List graph nodes: name, op, data inputs, device.
+
+    JSON: a list of {name, op, inputs, control_inputs, device}.
+    """
+    model = _load(path, tags)
+    if function is None:
+        node_list = model.nodes()
+    else:
+        found = [f for f in model.functions() if f.name == function]
+        if not found:
+            raise KeyError(f"{model.path}: no function {function!r} in the graph's library")
+        node_list = found[0].nodes
+    ops = set(op.split(",")) if op else None
+    keep = _matcher(match)
+    selected = [n for n in node_list if (ops is None or n.op in ops) and keep(n.name)]
+    if json:
+        emit_json([{"name": n.name, "op": n.op, "inputs": list(n.inputs), "control_inputs": list(n.control_inputs),
+                    "device": n.device} for n in selected])
+        return
+    emit_table(["name", "op", "inputs", "device"],
+               ([n.name, n.op, ", ".join([*n.inputs, *("^" + c for c in n.control_inputs)]), n.device] for n in selected),
+               title=f"{len(selected)} of {len(node_list)} nodes")
+
+
+@app.command()
+def placeholders(
+    path: PathArg,
+    all_: Annotated[bool, typer.Option("--all", help="Include the saver's own filename placeholders.")] = False,
+    tags: TagsOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List graph inputs (Placeholder, PlaceholderWithDefault) with dtype and shape.
+
+    JSON: a list of {name, dtype, shape, op, tensor}; shape is a list with null for an unknown
+    dimension, or null for unknown rank.
+    """
+    items = _load(path, tags).placeholders(include_saver=all_)
+    if json:
+        emit_json([{"name": p.name, "dtype": p.dtype, "shape": p.shape, "op": p.op, "tensor": p.tensor} for p in items])
+        return
+    emit_table(["tensor", "dtype", "shape", "op"], ([p.tensor, p.dtype, format_shape(p.shape), p.op] for p in items),
+               title=f"{len(items)} placeholders")
+
+
+@app.command()
+def variables(
+    path: PathArg,
+    match: MatchOpt = None,
+    tags: TagsOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List variables the graph declares, with the checkpoint key its saver uses.
+
+    JSON: a list of {name, dtype, shape, trainable, resource, checkpoint_key, op, device,
+    partition (null or {full_name, full_shape, offset, shape}), collections}.
+    """
+    keep = _matcher(match)
+    items = [v for v in _load(path, tags).variables() if keep(v.name)]
+    if json:
+        emit_json(items)
+        return
+    emit_table(
+        ["name", "dtype", "shape", "trainable", "kind", "checkpoint key", "partition"],
+        ([v.name, v.dtype, format_shape(v.shape), "?" if v.trainable is None else v.trainable,
+          "resource" if v.resource else "ref", v.checkpoint_key, v.partition.spec if v.partition else ""] for v in items),
+        title=f"{len(items)} variables",
+    )
+
+
+@app.command()
+def collections(
+    path: PathArg,
+    name: Annotated[Optional[str], typer.Argument(help="Show this collection's items.", show_default=False)] = None,
+    tags: TagsOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List collections (name, kind, size), or the items of one.
+
+    JSON: a list of {name, kind, size}; with NAME, {name, kind, size, items}.
+    """
+    model = _load(path, tags)
+    if name is not None:
+        found = model.collection(name)
+        if found is None:
+            known = ", ".join(c.name for c in model.collections()) or "none"
+            raise KeyError(f"{model.path}: no collection {name!r} (collections: {known})")
+        if json:
+            emit_json({"name": found.name, "kind": found.kind, "size": found.size, "items": found.items})
+            return
+        emit_lines(_describe_item(item) for item in found.items)
+        return
+    items = model.collections()
+    if json:
+        emit_json([{"name": c.name, "kind": c.kind, "size": c.size} for c in items])
+        return
+    emit_table(["name", "kind", "size"], ([c.name, c.kind, c.size] for c in items), title=f"{len(items)} collections",
+               right=["size"])
+
+
+def _describe_item(item: Any) -> str:
+    if hasattr(item, "DESCRIPTOR"):
+        from google.protobuf import text_format
+
+        return f"{item.DESCRIPTOR.name} {{ " + text_format.MessageToString(item, as_one_line=True) + " }"
+    return repr(item) if isinstance(item, bytes) else str(item)
+
+
+@app.command()
+def signatures(path: PathArg, tags: TagsOpt = None, json: JsonOpt = False) -> None:
+    """List SignatureDefs: method, inputs and outputs with tensor, dtype and shape.
+
+    JSON: {key: {method_name, inputs: {k: {name, dtype, shape}}, outputs: {...}}}.
+    """
+    sigs = _load(path, tags).signatures()
+    if json:
+        emit_json({key: {"method_name": s.method_name,
+                         "inputs": {k: _spec_json(v) for k, v in s.inputs.items()},
+                         "outputs": {k: _spec_json(v) for k, v in s.outputs.items()}} for key, s in sigs.items()})
+        return
+    rows = []
+    for key, sig in sigs.items():
+        for direction, specs in (("input", sig.inputs), ("output", sig.outputs)):
+            for k, spec in specs.items():
+                rows.append([key, sig.method_name, direction, k, spec.name or spec.encoding, spec.dtype, format_shape(spec.shape)])
+    emit_table(["signature", "method", "", "key", "tensor", "dtype", "shape"], rows, title=f"{len(sigs)} signatures")
+
+
+def _spec_json(spec: Any) -> dict[str, Any]:
+    out = {"name": spec.name, "dtype": spec.dtype, "shape": spec.shape}
+    if spec.encoding != "name":
+        out.update(encoding=spec.encoding, components=list(spec.components))
+    return out
+
+
+@app.command()
+def ops(
+    path: PathArg,
+    functions: Annotated[bool, typer.Option("--functions", help="Count ops inside library functions too.")] = False,
+    tags: TagsOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Op histogram: how many nodes use each op, most used first.
+
+    JSON: a list of {op, count}.
+    """
+    model = _load(path, tags)
+    histogram = model.op_histogram()
+    if functions:
+        for fn in model.functions():
+            histogram.update(n.op for n in fn.nodes)
+    items = sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))
+    if json:
+        emit_json([{"op": op, "count": count} for op, count in items])
+        return
+    emit_table(["op", "count"], items, title=f"{len(items)} ops, {sum(histogram.values())} nodes", right=["count"])
+
+
+@app.command()
+def info(path: PathArg, tags: TagsOpt = None, json: JsonOpt = False) -> None:
+    """One-screen summary: file kind, versions, counts, op histogram, likely inputs and outputs.
+
+    JSON: {path, kind, encoding, meta_graphs (tag sets), tags, tensorflow_version, graph_producer,
+    counts {nodes, functions, placeholders, variables, collections, signatures}, saver_version,
+    top_ops [{op, count}], inputs [{name, dtype, shape}], outputs [names]}.
+    """
+    summary = _summary(_load(path, tags))
+    if json:
+        emit_json(summary)
+        return
+    counts = summary["counts"]
+    lines = [
+        f"{summary['path']}",
+        f"  kind         {summary['kind']} ({summary['encoding']})",
+        f"  meta graphs  " + "; ".join(",".join(t) or "(no tags)" for t in summary["meta_graphs"]),
+        f"  TensorFlow   {summary['tensorflow_version'] or 'unrecorded'} (graph producer {summary['graph_producer']})",
+        f"  saver        {summary['saver_version'] or 'none'}",
+        "  counts       " + ", ".join(f"{v} {k}" for k, v in counts.items()),
+        "  top ops      " + ", ".join(f"{o['op']} {o['count']}" for o in summary["top_ops"]),
+        "  inputs       " + (", ".join(f"{i['name']}:0 {i['dtype']}{format_shape(i['shape'])}" for i in summary["inputs"]) or "none"),
+        "  outputs      " + (", ".join(summary["outputs"]) or "none found"),
+    ]
+    if summary["signatures"]:
+        lines.append("  signatures   " + ", ".join(summary["signatures"]))
+    emit_lines(lines)
+
+
+def _summary(model: Model) -> dict[str, Any]:
+    meta = model.meta_info()
+    sigs = model.signatures()
+    serving = [s for k, s in sigs.items() if not k.startswith("__")]
+    if serving:
+        inputs = [{"name": spec.name, "dtype": spec.dtype, "shape": spec.shape} for s in serving[:1] for spec in s.inputs.values()]
+        outputs = [spec.name or spec.encoding for s in serving[:1] for spec in s.outputs.values()]
+    else:
+        inputs = [{"name": p.name, "dtype": p.dtype, "shape": p.shape} for p in model.likely_inputs()]
+        outputs = [n.name for n in model.likely_outputs()]
+    histogram = model.op_histogram()
+    saver = model.saver_def()
+    return {
+        "path": model.path, "kind": model.kind, "encoding": model.encoding,
+        "meta_graphs": model.all_tags, "tags": model.tags,
+        "tensorflow_version": meta["tensorflow_version"], "graph_producer": meta["graph_producer"],
+        "counts": {
+            "nodes": len(model.graph_def.node), "functions": len(model.graph_def.library.function),
+            "placeholders": len(model.placeholders()), "variables": len(model.variables()),
+            "collections": len(model.meta_graph.collection_def), "signatures": len(sigs),
+        },
+        "saver_version": saver["version"] if saver else None,
+        "top_ops": [{"op": op, "count": n} for op, n in sorted(histogram.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
+        "inputs": inputs, "outputs": outputs[:20], "signatures": list(sigs),
+    }

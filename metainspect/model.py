@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from metainspect import dtypes
 from metainspect.attrs import Shape, attr_value, shape_to_list, tensor_value
 from metainspect.errors import WrongKindError
-from metainspect.formats.graph_file import SAVED_MODEL, read_graph_file
+from metainspect.formats.graph_file import GRAPH_DEF, SAVED_MODEL, read_graph_file
 from metainspect.locate import find_graph_file
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class TensorSpec:
     """A TensorInfo: the tensor a signature key maps to, with dtype and shape."""
 
     name: str | None
-    dtype: str
+    dtype: str | None  # None when the TensorInfo records no dtype (e.g. an init op)
     shape: Shape
     encoding: str = "name"  # or "coo_sparse" / "composite_tensor"
     components: tuple[str, ...] = ()
@@ -180,7 +180,7 @@ class Function:
 
 def tensor_spec(info: TensorInfo) -> TensorSpec:
     """Decode a TensorInfo."""
-    dtype = dtypes.name_of(info.dtype)
+    dtype = dtypes.name_of(info.dtype) if info.dtype else None
     shape = shape_to_list(info.tensor_shape)
     encoding = info.WhichOneof("encoding") or "name"
     if encoding == "coo_sparse":
@@ -220,7 +220,8 @@ class Model:
         versions = self.graph_def.versions
         return {
             "tags": list(info.tags),
-            "tensorflow_version": info.tensorflow_version,
+            # a bare GraphDef has no MetaInfoDef at all
+            "tensorflow_version": None if self.kind == GRAPH_DEF else info.tensorflow_version,
             "tensorflow_git_version": info.tensorflow_git_version,
             "meta_graph_version": info.meta_graph_version,
             "stripped_default_attrs": info.stripped_default_attrs,

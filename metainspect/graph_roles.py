@@ -16,6 +16,7 @@ AUXILIARY_OPS = frozenset({
     "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "TensorSummary",
     "TensorSummaryV2", "MergeSummary", "WriteScalarSummary", "WriteSummary", "FlushSummaryWriter",
     "CreateSummaryFileWriter", "SummaryWriter", "Assert", "Print", "PrintV2", "DestroyResourceOp",
+    "Shape", "ShapeN", "Size", "Rank",
 })
 #: op-name prefixes of optimizer updates (ApplyAdam, ResourceApplyAdam, ResourceSparseApply…)
 TRAINING_OP_PREFIXES = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")

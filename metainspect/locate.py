@@ -48,11 +48,11 @@ def _graph_in_directory(path: str) -> str:
 def latest_checkpoint_prefix(directory: str) -> str | None:
     """The latest checkpoint named by ``directory/checkpoint``, if any resolves."""
     from metainspect.errors import MetainspectError
-    from metainspect.formats.checkpoint_state import resolve_latest
+    from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
 
-    if not os.path.isfile(os.path.join(directory, "checkpoint")):
+    if not os.path.isfile(os.path.join(directory, STATE_FILE)):
         return None
     try:
-        return resolve_latest(directory).prefix
+        return latest_checkpoint(directory).prefix
     except MetainspectError:
         return None

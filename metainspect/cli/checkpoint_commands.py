@@ -165,3 +165,85 @@ def verify(path: CkptArg, json: JsonOpt = False) -> None:
             emit_lines([f"{ckpt.prefix}: {len(ckpt)} tensors, every checksum matches"])
     if findings:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def objects(path: CkptArg, json: JsonOpt = False) -> None:
+    """Show a TF2 checkpoint's object graph: object paths, saved attributes, optimizer slots.
+
+    JSON: a list of {id, path, children [{name, id}], attributes [{name, full_name,
+    checkpoint_key, dtype, shape}], slot_variables [{variable, slot_name, slot_node,
+    checkpoint_key}], has_checkpoint_values}.
+    """
+    with _open(path) as ckpt:
+        graph = ckpt.object_graph()
+        if graph is None:
+            from metainspect.errors import WrongKindError
+
+            raise WrongKindError(ckpt.prefix, "is a name-based (TF1) checkpoint: it has no object graph; "
+                                              "use `metainspect vars`")
+        known = set(ckpt.keys())
+
+        def tensor(key: str | None) -> dict[str, Any]:
+            if key is None or key not in known:
+                return {"dtype": None, "shape": None}
+            info = ckpt.info(key)
+            return {"dtype": info.dtype, "shape": list(info.shape)}
+
+        nodes = [{
+            "id": node.id, "path": node.path,
+            "children": [{"name": name, "id": child} for name, child in node.children],
+            "attributes": [{"name": a.name, "full_name": a.full_name, "checkpoint_key": a.checkpoint_key,
+                            **tensor(a.checkpoint_key)} for a in node.attributes],
+            "slot_variables": [{"variable": s.original_path, "slot_name": s.slot_name, "slot_node": s.slot_node,
+                                "checkpoint_key": s.checkpoint_key} for s in node.slot_variables],
+            "has_checkpoint_values": node.has_checkpoint_values,
+        } for node in graph.nodes]
+        if json:
+            emit_json(nodes)
+            return
+        emit_lines(_object_tree(nodes))
+
+
+def _object_tree(nodes: list[dict[str, Any]]) -> list[str]:
+    """Indented tree along each object's primary (shortest) path; other edges are references."""
+    lines: list[str] = []
+
+    def describe(node: dict[str, Any]) -> list[str]:
+        out = []
+        for attr in node["attributes"]:
+            shape = format_shape(attr["shape"]) if attr["dtype"] else ""
+            out.append(f"= {attr['name']}: {attr['dtype'] or '?'}{shape}  [{attr['checkpoint_key']}]")
+        for slot in node["slot_variables"]:
+            out.append(f"~ slot {slot['slot_name']!r} of {slot['variable']}  [{slot['checkpoint_key']}]")
+        return out
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        pad = "  " * depth
+        for text in describe(node):
+            lines.append(f"{pad}  {text}")
+        for child in node["children"]:
+            target = nodes[child["id"]]
+            prefix = f"{node['path']}/" if node["path"] else ""
+            primary = target["path"] is not None and target["path"] == prefix + _escape(child["name"])
+            if primary:
+                lines.append(f"{pad}  {child['name']}/  (node {target['id']})")
+                walk(target, depth + 1)
+            else:
+                lines.append(f"{pad}  {child['name']} -> {target['path'] or '(unreachable)'}  (node {target['id']})")
+
+    lines.append("(root)")
+    walk(nodes[0], 0)
+    orphans = [n for n in nodes if n["path"] and ".OPTIMIZER_SLOT" in n["path"]]
+    if orphans:
+        lines.append("slot variables:")
+        for node in orphans:
+            lines.append(f"  {node['path']}  (node {node['id']})")
+            lines.extend(f"    {text}" for text in describe(node))
+    return lines
+
+
+def _escape(name: str) -> str:
+    from metainspect.object_graph import escape
+
+    return escape(name)

@@ -1,0 +1,81 @@
+"""Run with TensorFlow installed (`pytest -m tf`, the TF stage of .ci/run): TF is the judge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.tf
+
+#: metainspect work that registers every generated proto module it has
+USE_METAINSPECT = textwrap.dedent("""
+    import metainspect
+    from metainspect.proto import (checkpoint_state_pb2, control_flow_pb2, fingerprint_pb2,
+        queue_runner_pb2, saved_model_pb2, saved_tensor_slice_pb2, tensor_bundle_pb2, tensor_slice_pb2)
+    model = metainspect.load_model("sample_meta/savedmodel_tf1")
+    assert model.signatures()
+    with metainspect.open_checkpoint("sample_meta/mlp") as ckpt:
+        assert ckpt.get(ckpt.keys()[0]) is not None
+""")
+#: TensorFlow work that loads every proto module that could clash (some are imported lazily)
+USE_TENSORFLOW = textwrap.dedent("""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2, meta_graph_pb2, saver_pb2, control_flow_pb2
+    from tensorflow.core.protobuf import tensor_bundle_pb2, saved_tensor_slice_pb2, fingerprint_pb2
+    from tensorflow.core.framework import tensor_slice_pb2
+    from tensorflow.python.checkpoint import checkpoint_management
+    assert tf.train.list_variables("sample_meta/mlp")
+""")
+
+
+def _run(script: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_metainspect_then_tensorflow_in_one_process() -> None:
+    _run(USE_METAINSPECT + USE_TENSORFLOW)
+
+
+def test_tensorflow_then_metainspect_in_one_process() -> None:
+    _run(USE_TENSORFLOW + USE_METAINSPECT)
+
+
+@pytest.mark.parametrize("sample", ["mlp", "control_flow", "functions"])
+def test_import_meta_graph_accepts_reserialized_graph(tmp_path: Path, sample: str) -> None:
+    import tensorflow as tf
+
+    from metainspect.model import load_model
+
+    model = load_model(next((SAMPLES / sample).glob("*.meta")))
+    out = tmp_path / "copy.meta"
+    out.write_bytes(model.meta_graph.SerializeToString())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.train.import_meta_graph(str(out), clear_devices=True)
+    assert sorted(op.name for op in graph.get_operations()) == sorted(n.name for n in model.nodes())
+
+
+def test_tensorflow_reads_our_checkpoints_like_we_do() -> None:
+    import numpy as np
+    import tensorflow as tf
+
+    from metainspect import open_checkpoint
+
+    for prefix_dir in ("mlp", "ckpt_partitioned", "ckpt_tf2"):
+        directory = SAMPLES / prefix_dir
+        if not directory.is_dir():
+            continue
+        reader = tf.train.load_checkpoint(str(directory))
+        with open_checkpoint(directory) as ckpt:
+            assert sorted(ckpt.keys()) == sorted(reader.get_variable_to_shape_map())
+            for key in ckpt.keys():
+                ours = ckpt.get(key)
+                if ours.dtype != object:
+                    np.testing.assert_array_equal(ours.view(np.uint8), np.asarray(reader.get_tensor(key)).view(np.uint8))

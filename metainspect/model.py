@@ -45,11 +45,6 @@ def op_name(tensor_or_input: str) -> str:
     return head if sep and tail.isdigit() else name
 
 
-def escape_object_path_component(name: str) -> str:
-    """Escape one object-graph path component the way TF2 checkpoint keys do."""
-    return name.replace(".", "..").replace("/", ".S")
-
-
 @dataclass(frozen=True, slots=True)
 class Node:
     """One NodeDef with its inputs split into data and control inputs."""
@@ -423,25 +418,20 @@ class Model:
         )
 
     def _object_graph_variables(self) -> list[Variable]:
-        nodes = self.meta_graph.object_graph_def.nodes
-        paths: dict[int, str] = {0: ""}
-        queue = [0]
-        while queue:
-            current = queue.pop(0)
-            for child in nodes[current].children:
-                if child.node_id not in paths and child.node_id < len(nodes):
-                    prefix = paths[current] + "/" if paths[current] else ""
-                    paths[child.node_id] = prefix + escape_object_path_component(child.local_name)
-                    queue.append(child.node_id)
+        from metainspect.object_graph import object_paths
+
+        graph = self.meta_graph.object_graph_def
+        paths = object_paths(graph)
         result = []
-        for node_id, obj in enumerate(nodes):
-            if obj.WhichOneof("kind") != "variable" or node_id not in paths:
+        for node_id, obj in enumerate(graph.nodes):
+            path = paths[node_id]
+            if obj.WhichOneof("kind") != "variable" or path is None:
                 continue
             var = obj.variable
             result.append(Variable(
-                name=var.name or paths[node_id], dtype=dtypes.name_of(var.dtype), shape=shape_to_list(var.shape),
+                name=var.name or path, dtype=dtypes.name_of(var.dtype), shape=shape_to_list(var.shape),
                 trainable=var.trainable, resource=True,
-                checkpoint_key=f"{paths[node_id]}/.ATTRIBUTES/VARIABLE_VALUE", op="VarHandleOp", device=var.device,
+                checkpoint_key=f"{path}/.ATTRIBUTES/VARIABLE_VALUE", op="VarHandleOp", device=var.device,
             ))
         return result
 

@@ -85,7 +85,7 @@ class ObjectGraph:
             bad = [r for r in refs if not 0 <= r < count]
             if bad:
                 raise CorruptError(path, f"object graph node {node_id} refers to node {bad[0]}, the graph has {count}")
-        paths = _paths(proto)
+        paths = object_paths(proto)
         nodes = []
         for node_id, node in enumerate(proto.nodes):
             slots = tuple(
@@ -128,8 +128,12 @@ class ObjectGraph:
         return {key: node.path for key, node in self._by_key.items()}
 
 
-def _paths(proto: object) -> list[str | None]:
-    """BFS paths of every node; then slot-variable nodes that no child edge reaches."""
+def object_paths(proto: object) -> list[str | None]:
+    """BFS paths of every node; then slot-variable nodes that no child edge reaches.
+
+    Works on a checkpoint's ``TrackableObjectGraph`` and on a SavedModel's ``SavedObjectGraph``
+    alike (both number nodes from the root and name children by ``local_name``).
+    """
     nodes = proto.nodes  # type: ignore[attr-defined]
     paths: list[str | None] = [None] * len(nodes)
     if not nodes:

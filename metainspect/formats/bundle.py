@@ -68,33 +68,42 @@ class Bundle:
         self.index_path = prefix + ".index"
         table = Table.open(self.index_path)
         try:
-            self._entries = self._read_entries(table)
+            self._raw = self._read_entries(table)
         finally:
             table.close()
+        self._parsed: dict[bytes, BundleEntryProto] = {}
         hidden: set[bytes] = set()
-        for key, entry in self._entries.items():
-            for proto in entry.slices:
-                hidden.add(slices.encode_slice_key(key, slices.extents_of(proto)))
-        self._names = [k.decode("utf-8", "surrogateescape") for k in self._entries if k not in hidden]
+        if any(key[:1] == b"\x00" for key in self._raw):  # slice keys start with OrderedCode Num(0)
+            for key in self._raw:
+                for proto in self._entry(key).slices:
+                    hidden.add(slices.encode_slice_key(key, slices.extents_of(proto)))
+        self._names = [k.decode("utf-8", "surrogateescape") for k in self._raw if k not in hidden]
+        self._paths = [data_file_name(prefix, i, self.num_shards) for i in range(self.num_shards)]
         self._shards: dict[int, object] = {}
 
-    def _read_entries(self, table: Table) -> dict[bytes, BundleEntryProto]:
-        entries: dict[bytes, BundleEntryProto] = {}
-        header_seen = False
-        for key, value in table:
-            if not header_seen:
-                if key != HEADER_KEY:
-                    raise CorruptError(self.index_path, f"first key is {bytes(key)!r}, not the bundle header")
-                self._read_header(value)
-                header_seen = True
-                continue
+    def _read_entries(self, table: Table) -> dict[bytes, bytes]:
+        """Serialized entries by key (parsed on first use, so opening stays cheap)."""
+        entries: dict[bytes, bytes] = {}
+        rows = iter(table)
+        first = next(rows, None)
+        if first is None:
+            raise CorruptError(self.index_path, "empty index: no bundle header")
+        if first[0] != HEADER_KEY:
+            raise CorruptError(self.index_path, f"first key is {first[0]!r}, not the bundle header")
+        self._read_header(first[1])
+        for key, value in rows:
+            entries[key] = bytes(value)
+        return entries
+
+    def _entry(self, key: bytes) -> BundleEntryProto:
+        parsed = self._parsed.get(key)
+        if parsed is None:
             try:
-                entries[key] = BundleEntryProto.FromString(value)
+                parsed = BundleEntryProto.FromString(self._raw[key])
             except DecodeError:
                 raise CorruptError(self.index_path, f"bad BundleEntryProto for key {key!r}") from None
-        if not header_seen:
-            raise CorruptError(self.index_path, "empty index: no bundle header")
-        return entries
+            self._parsed[key] = parsed
+        return parsed
 
     def _read_header(self, value: memoryview) -> None:
         try:
@@ -121,7 +130,7 @@ class Bundle:
 
     def entry(self, name: str) -> BundleEntryProto:
         """The index entry of ``name`` (KeyError if absent)."""
-        return self._entries[_key(name)]
+        return self._entry(_key(name))
 
     def pieces(self, name: str) -> list[tuple[list[slices.Extent] | None, BundleEntryProto]]:
         """The stored pieces of ``name``: ``[(None, entry)]``, or one ``(extents, entry)`` per slice."""
@@ -132,16 +141,17 @@ class Bundle:
         for proto in entry.slices:
             extents = slices.extents_of(proto)
             key = slices.encode_slice_key(_key(name), extents)
-            part = self._entries.get(key)
-            if part is None:
+            if key not in self._raw:
                 raise CorruptError(
                     self.index_path, f"tensor {name!r}: slice {slices.slice_spec(extents)} has no entry (key {key!r})"
                 )
-            out.append((extents, part))
+            out.append((extents, self._entry(key)))
         return out
 
     def shard_path(self, shard_id: int) -> str:
         """The data file holding shard ``shard_id``."""
+        if 0 <= shard_id < self.num_shards:
+            return self._paths[shard_id]
         return data_file_name(self.prefix, shard_id, self.num_shards)
 
     def read(self, name: str, *, verify: bool = True) -> np.ndarray:

@@ -73,7 +73,7 @@ def latest_checkpoint(directory: str, state_name: str = STATE_FILE) -> Latest:
         why = "an absolute path from another machine" if foreign else "which does not exist"
         return Latest(
             fallback,
-            (f"{state_path} records {recorded!r} ({why}); using {basename(recorded)!r} beside the state file",),
+            (f'{state_path} records "{recorded}" ({why}); using "{basename(recorded)}" beside the state file',),
         )
     raise NotFoundError(
         state_path, f"the latest checkpoint {recorded!r} does not exist (looked for {candidate} and {fallback})"

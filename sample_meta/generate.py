@@ -108,19 +108,20 @@ def chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
+def _is_scalar(obj: Any) -> bool:
+    return not isinstance(obj, (list, dict))
+
+
 def _is_flat(obj: Any) -> bool:
-    """Scalars, lists of scalars, and dicts/lists made only of those print on one line."""
-    if isinstance(obj, (list, dict)):
-        items = obj.values() if isinstance(obj, dict) else obj
-        return all(not isinstance(i, (list, dict)) or (isinstance(i, list) and _is_flat(i) and
-                   all(not isinstance(j, (list, dict)) for j in i)) for i in items)
-    return True
+    """A container of scalars and scalar lists: printed on one line."""
+    items = obj.values() if isinstance(obj, dict) else obj
+    return all(_is_scalar(i) or (isinstance(i, list) and all(map(_is_scalar, i))) for i in items)
 
 
 def to_json(obj: Any, indent: int = 0) -> str:
     """Readable, stable JSON: small flat containers on one line, the rest one item per line."""
     dump = lambda o: json.dumps(o, allow_nan=False, ensure_ascii=False)  # noqa: E731
-    if not isinstance(obj, (list, dict)) or not obj or _is_flat(obj):
+    if _is_scalar(obj) or not obj or _is_flat(obj):
         return dump(obj)
     pad = " " * (indent + 1)
     if isinstance(obj, dict):
@@ -384,6 +385,19 @@ def latest_basename(directory: Path) -> str | None:
     return None if latest is None else os.path.basename(latest)
 
 
+def read_tensor(reader: Any, prefix: str, name: str, dtype: tf.DType) -> tuple[Any, bool]:
+    """(numpy value, came_from_restore_v2). CheckpointReader.get_tensor refuses sliced tensors
+    of V1 files ("Sliced checkpoints are not supported"); RestoreV2 assembles them. Raises if TF
+    has no numpy form for the tensor (DT_VARIANT)."""
+    try:
+        return reader.get_tensor(name), False
+    except Exception:  # noqa: BLE001
+        (restored,) = tf.raw_ops.RestoreV2(
+            prefix=prefix, tensor_names=[name], shape_and_slices=[""], dtypes=[dtype]
+        )
+        return restored.numpy(), True
+
+
 def checkpoint_golden(directory: Path, prefix: str, with_latest: bool = True) -> JSON:
     """Golden for the checkpoint ``directory/prefix`` (prefix relative to directory)."""
     full = str(directory / prefix)
@@ -394,18 +408,13 @@ def checkpoint_golden(directory: Path, prefix: str, with_latest: bool = True) ->
     via_restore: list[str] = []
     for name in sorted(dtype_map):
         try:
-            sha[name] = tensor_sha256(reader.get_tensor(name))
-            continue
-        except Exception:  # noqa: BLE001 - e.g. DT_VARIANT, or sliced tensors in V1 files
-            pass
-        try:  # RestoreV2 assembles sliced V1 tensors that CheckpointReader.get_tensor refuses
-            (restored,) = tf.raw_ops.RestoreV2(
-                prefix=full, tensor_names=[name], shape_and_slices=[""], dtypes=[dtype_map[name]]
-            )
-            sha[name] = tensor_sha256(restored.numpy())
-            via_restore.append(name)
-        except Exception:  # noqa: BLE001 - DT_VARIANT has no numpy form
+            value, restored = read_tensor(reader, full, name, dtype_map[name])
+        except Exception:  # noqa: BLE001
             unreadable.append(name)
+            continue
+        sha[name] = tensor_sha256(value)
+        if restored:
+            via_restore.append(name)
     golden: JSON = {
         "tf_version": tf.__version__,
         "prefix": prefix,
@@ -1077,8 +1086,8 @@ def sample_check_unsafe_ops() -> None:
         x = v1.placeholder(tf.float32, [None], name="x")
         w = v1.get_variable("w", [], initializer=v1.constant_initializer(2.0), use_resource=False)
         doubled = v1.py_func(lambda a: a * 2, [x * w], tf.float32, name="py_double")
-        tf.io.write_file("/tmp/metainspect_unsafe_out.txt", tf.strings.reduce_join(tf.strings.as_string(doubled)),
-                         name="write_file")
+        summary = tf.strings.reduce_join(tf.strings.as_string(doubled))
+        tf.io.write_file("/tmp/metainspect_unsafe_out.txt", summary, name="write_file")
         contents = tf.io.read_file("/etc/hostname", name="read_file")
         paths = tf.data.Dataset.from_tensor_slices(tf.constant(["a.txt", "b.txt"], name="paths"))
         files = paths.map(lambda path: tf.io.read_file(path))

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from metainspect import dtypes
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError, WrongKindError
@@ -34,9 +34,8 @@ _V1_SHARD = re.compile(r"^(?P<base>.+)-(?P<id>\d{5})-of-(?P<total>\d{5})$")
 _GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
 
 
-@dataclass(frozen=True)
-class TensorLocation:
-    """One stored piece of a tensor."""
+class TensorLocation(NamedTuple):
+    """One stored piece of a tensor (a NamedTuple: listing builds one per tensor, cheaply)."""
 
     #: data shard path (V2) or table file (V1)
     file: str
@@ -48,9 +47,8 @@ class TensorLocation:
     slice: str | None
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """What the index says about one tensor."""
+class TensorInfo(NamedTuple):
+    """What the index says about one tensor (immutable; a NamedTuple for listing speed)."""
 
     name: str
     #: TensorFlow dtype name, e.g. ``float32``, ``bfloat16``, ``string``, ``variant``

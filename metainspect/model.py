@@ -58,14 +58,10 @@ class Node:
 
     @classmethod
     def from_proto(cls, proto: NodeDef) -> Node:
-        data: list[str] = []
-        control: list[str] = []
-        for name in proto.input:
-            if name.startswith("^"):
-                control.append(name[1:])
-            else:
-                data.append(name)
-        return cls(proto.name, proto.op, tuple(data), tuple(control), proto.device, proto)
+        names = tuple(proto.input)
+        control = tuple(name[1:] for name in names if name[:1] == "^")
+        data = tuple(name for name in names if name[:1] != "^") if control else names
+        return cls(proto.name, proto.op, data, control, proto.device, proto)
 
     @property
     def attrs(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Every failure is one line ``metainspect: <path>: <what is wrong>``; ``--debug`` 
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import typer
@@ -56,6 +57,9 @@ def fail(message: str) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # A short-lived process building ~10^5 small objects: cyclic GC passes only cost time
+    # (measured 0.8 s of 2.2 s on a 100k-node `nodes --json`); reference counting still frees.
+    gc.disable()
     try:
         app()
     except MetainspectError as exc:

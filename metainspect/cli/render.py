@@ -40,8 +40,17 @@ def to_jsonable(value: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
-    """Write ``value`` as JSON to stdout."""
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+    """Write ``value`` as JSON to stdout: indented on a terminal, compact (and fast) when piped.
+
+    Plain values go straight to the C encoder; only other types (protos, numpy, bytes,
+    dataclasses) pass through :func:`to_jsonable`, and non-finite floats become strings.
+    """
+    indent = 2 if is_terminal() else None
+    try:
+        text = json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=to_jsonable)
+    except ValueError:  # NaN or Inf somewhere: convert everything, spelling them as strings
+        text = json.dumps(to_jsonable(value), indent=indent, ensure_ascii=False)
+    sys.stdout.write(text)
     sys.stdout.write("\n")
 
 

@@ -24,12 +24,12 @@ from metainspect.formats.bundle import Bundle
 from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
 from metainspect.formats.table import has_magic
 from metainspect.formats.v1 import V1Checkpoint
+from metainspect.locate import DATA_SHARD, SAVED_MODEL_FILES
 from metainspect.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 
 if TYPE_CHECKING:
     import numpy as np
 
-_DATA_FILE = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
 _V1_SHARD = re.compile(r"^(?P<base>.+)-(?P<id>\d{5})-of-(?P<total>\d{5})$")
 _GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
 
@@ -288,7 +288,7 @@ def resolve(path: str) -> _Target:
     if os.path.isfile(path):
         if name.endswith(".index"):
             return _Target("v2", path[: -len(".index")])
-        match = _DATA_FILE.match(name)
+        match = DATA_SHARD.match(name)
         if match:
             prefix = os.path.join(os.path.dirname(path), match["prefix"])
             if not os.path.exists(prefix + ".index"):
@@ -353,7 +353,7 @@ def _from_directory(directory: str) -> _Target:
         else:
             target = resolve(latest.prefix)
             return _Target(target.format, target.prefix, target.files, latest.notes + target.notes)
-    if any(os.path.isfile(os.path.join(directory, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+    if any(os.path.isfile(os.path.join(directory, f)) for f in SAVED_MODEL_FILES):
         prefix = os.path.join(directory, "variables", "variables")
         if not os.path.exists(prefix + ".index"):
             raise NotFoundError(prefix + ".index", "this SavedModel has no variables")
@@ -376,7 +376,7 @@ def _scan(directory: str) -> list[str]:
     found: set[str] = set()
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
-        if _DATA_FILE.match(name) or not os.path.isfile(path) or not has_magic(path):
+        if DATA_SHARD.match(name) or not os.path.isfile(path) or not has_magic(path):
             continue
         if name.endswith(".index"):
             found.add(path[: -len(".index")])

@@ -8,7 +8,8 @@ import re
 
 from metainspect.errors import NotFoundError, WrongKindError
 
-DATA_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
+#: a V2 data shard file name, ``PREFIX.data-00000-of-00001``
+DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
@@ -18,7 +19,7 @@ def find_graph_file(path: str | os.PathLike[str]) -> str:
     if os.path.isdir(path):
         return _graph_in_directory(path)
     if os.path.isfile(path):
-        if DATA_SHARD.search(path) or path.endswith(".index"):
+        if DATA_SHARD.match(path) or path.endswith(".index"):
             raise WrongKindError(path, "is a checkpoint, not a graph; use `metainspect vars` (or give the .meta)")
         return path
     if os.path.isfile(path + ".meta"):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from metainspect.errors import CorruptError, WrongKindError
+from metainspect.formats.table import MAGIC as TABLE_MAGIC
 from metainspect.wire import WireError, iter_fields
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 #: protobuf refuses messages of 2 GiB or more
 PROTOBUF_LIMIT = 2**31 - 1
-TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 META_GRAPH, GRAPH_DEF, SAVED_MODEL = "meta_graph", "graph_def", "saved_model"
 _TEXT_FIELDS = {
     "meta_info_def": META_GRAPH, "graph_def": META_GRAPH, "saver_def": META_GRAPH,

@@ -16,11 +16,13 @@ from metainspect.errors import MetainspectError
 
 
 @contextmanager
-def replacing(path: str | os.PathLike[str]) -> Iterator[str]:
+def replacing(path: str | os.PathLike[str], *, sync: bool = True) -> Iterator[str]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
-    Missing parent directories are created. On an exception the temporary file is removed and
-    ``path`` is left as it was.
+    The temporary file is fsynced before the rename (``sync=False`` skips that: readers still
+    never see a partial file, but a crash soon after may leave it incomplete). Missing parent
+    directories are created. On an exception the temporary file is removed and ``path`` is
+    left as it was.
     """
     final = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(final))
@@ -32,8 +34,9 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[str]:
         mode = os.stat(final).st_mode & 0o7777 if os.path.exists(final) else new_file_mode()
         os.chmod(tmp, mode)
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        if sync:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, final)
     except BaseException:
         if os.path.exists(tmp):

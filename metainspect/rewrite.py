@@ -10,9 +10,11 @@ Decisions are made on the input's tensor names, before anything is written
 (:func:`plan_rewrite`); every refusal (a rename collision, a pattern that matches nothing, a
 cast of a non-float type, an existing output, a truncated data shard) happens there. Writing
 streams tensor by tensor: tensors whose bytes do not change keep their stored CRC32C and are
-copied inside the kernel (``copy_file_range``) while another thread checks that CRC through
-short-lived memory maps (string checksums are checked without decoding the strings; nothing
-is checked with ``verify=False``); casts and byte swaps are converted in chunks. Memory stays
+copied inside the kernel (``copy_file_range``, in the writer's background lanes, data shards
+side by side) while another thread checks that CRC through short-lived memory maps (string
+checksums are checked without decoding the strings; nothing is checked with
+``verify=False``); every check has passed before any output file takes its final name. Casts
+and byte swaps are converted in chunks. Memory stays
 bounded by a chunk, not by the tensor or the checkpoint (V1 tensors, variants and big-endian
 strings are decoded one tensor at a time). Partitioned tensors stay partitioned: each slice is
 renamed through its tensor's name and re-keyed.
@@ -35,7 +37,7 @@ import mmap
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -81,6 +83,9 @@ class RewriteOptions:
     shard_size: int | None = None
     #: check every tensor's stored CRC32C while copying
     verify: bool = True
+    #: fsync the output before renaming it into place (False: as TensorFlow's writer, faster,
+    #: not crash-safe)
+    sync: bool = True
 
     def __post_init__(self) -> None:
         for name in ("renames", "drop", "keep"):
@@ -153,6 +158,8 @@ class RewritePlan:
     output_shards: int
     shard_size: int | None
     verify: bool
+    #: whether the output is fsynced before it takes its final names
+    sync: bool = True
     notes: tuple[str, ...] = ()
     #: filled by :func:`rewrite_checkpoint`: values cast to infinity, and so on
     warnings: tuple[str, ...] = ()
@@ -195,7 +202,7 @@ class RewritePlan:
                 "output_bytes": self.output_bytes, "dropped_bytes": sum(t.nbytes for t in self.dropped),
                 "output_shards": self.output_shards,
             },
-            "shard_size": self.shard_size, "verify": self.verify, "notes": list(self.notes),
+            "shard_size": self.shard_size, "verify": self.verify, "sync": self.sync, "notes": list(self.notes),
             "warnings": list(self.warnings),
             "written": None if self.written is None else {
                 "index_file": self.written.index_file, "data_files": list(self.written.data_files),
@@ -460,7 +467,7 @@ def _plan(checkpoint: _Input, options: RewriteOptions, out_prefix: str | None, i
         source=checkpoint.prefix, source_format=checkpoint.format, source_shards=len(checkpoint.files),
         output=output, in_place=in_place, backup=backup, tensors=tuple(plans), object_graph=graph_change,
         output_shards=_count_shards(decided, options.shard_size), shard_size=options.shard_size,
-        verify=options.verify, notes=checkpoint.notes,
+        verify=options.verify, sync=options.sync, notes=checkpoint.notes,
     )
     return plan, decided
 
@@ -602,8 +609,8 @@ def _write(checkpoint: _Input, plan: RewritePlan, decided: _Decided, options: Re
     """Stream every kept piece into a new bundle; return the warnings (values a cast lost)."""
     assert plan.output is not None
     overflows: dict[str, tuple[int, str]] = {}
-    done = 0
-    writer = BundleWriter(plan.output, shard_size=options.shard_size)
+    written = 0  # bytes written by this thread; queued copies are counted by the writer
+    writer = BundleWriter(plan.output, shard_size=options.shard_size, sync=options.sync)
     copier = _Copier(checkpoint, writer, decided.new_object_graph, options.verify)
     try:
         previous = None
@@ -611,13 +618,16 @@ def _write(checkpoint: _Input, plan: RewritePlan, decided: _Decided, options: Re
             if options.shard_size is None and piece.shard != previous:
                 writer.start_shard()
                 previous = piece.shard
-            overflow = copier.write(tensor, tensor_plan, piece)
+            copied, overflow = copier.write(tensor, tensor_plan, piece)
             if overflow:
                 count = overflows.get(tensor.name, (0, ""))[0]
                 overflows[tensor.name] = (count + overflow, tensor_plan.new_dtype)
-            done += decided.piece_sizes[(tensor.name, index)]
-            if progress is not None:
-                progress(done, plan.output_bytes)
+            if not copied:
+                written += decided.piece_sizes[(tensor.name, index)]
+                if progress is not None:
+                    progress(written + writer.copied_bytes, plan.output_bytes)
+        writer.wait(None if progress is None else lambda copied: progress(written + copied, plan.output_bytes))
+        copier.check_copied()
         if plan.in_place:
             moves = _move_to_backup(checkpoint, plan)
             try:
@@ -646,12 +656,25 @@ class _Copier:
         self.verify = verify
         self.buffer = bytearray(CHUNK)
         self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc32c")
+        #: checksums of copied pieces being computed: (CRC, the piece, its file, what it is)
+        self._pending: list[tuple[Future[int], _Piece, str, str]] = []
 
     def close(self) -> None:
-        self._checker.shutdown()
+        self._checker.shutdown(cancel_futures=True)
 
-    def write(self, tensor: _Tensor, plan: TensorPlan, piece: _Piece) -> int:
-        """Write one piece; return how many finite values a cast could not represent."""
+    def check_copied(self) -> None:
+        """Raise for the first copied piece (in writing order) whose bytes fail their CRC32C."""
+        for pending, piece, path, what in self._pending:
+            actual = crc.mask(pending.result())
+            if actual != piece.crc32c:
+                raise TensorCorruptError(path, piece.offset, f"{what}: checksum mismatch at offset {piece.offset}: "
+                                                             f"stored {piece.crc32c:#010x}, computed {actual:#010x}")
+        self._pending.clear()
+
+    def write(self, tensor: _Tensor, plan: TensorPlan, piece: _Piece) -> tuple[bool, int]:
+        """Write one piece, or queue its copy; return whether it was queued (its bytes then
+        count in the writer's ``copied_bytes``) and how many finite values a cast could not
+        represent. Queued copies are checked by :meth:`check_copied`."""
         assert plan.new_name is not None
         checkpoint, writer = self.checkpoint, self.writer
         new_dtype = dtypes.from_name(plan.new_dtype)
@@ -659,37 +682,30 @@ class _Copier:
             import numpy as np
 
             writer.add(OBJECT_GRAPH_KEY, np.array(self.new_object_graph, dtype=object), dtype="string")
-            return 0
+            return False, 0
         if checkpoint.v1 is not None or (checkpoint.big_endian and not tensor.dtype.is_numeric):
-            return self._decoded(tensor, plan.new_name, new_dtype, piece)
+            return False, self._decoded(tensor, plan.new_name, new_dtype, piece)
         part = {} if piece.extents is None else {"full_shape": tensor.shape, "extents": piece.extents}
         fd, path = checkpoint.fd(piece.shard), checkpoint.files[piece.shard]
         unchanged = new_dtype == tensor.dtype and not checkpoint.big_endian
         what = f"tensor {tensor.name!r}" + ("" if piece.extents is None else f" slice {slices.slice_spec(piece.extents)}")
         if unchanged:
-            pending = None
             if self.verify and tensor.dtype.name == "string":
                 _check_strings(fd, piece, path, what)
             elif self.verify and tensor.dtype.is_numeric:  # checksummed on another core while the kernel copies
-                pending = self._checker.submit(_crc_range, fd, piece.offset, piece.size)
+                self._pending.append((self._checker.submit(_crc_range, fd, piece.offset, piece.size), piece, path, what))
             elif self.verify:
                 checkpoint.values(tensor.name)  # variants: decoded, every element's checksum checked
-            try:
-                writer.copy_bytes(plan.new_name, new_dtype.name, piece.shape, fd, piece.offset, piece.size,
-                                  piece.crc32c, **part)
-            finally:
-                actual = pending.result() if pending is not None else None
-            if actual is not None and crc.mask(actual) != piece.crc32c:
-                raise TensorCorruptError(path, piece.offset, f"{what}: checksum mismatch at offset {piece.offset}: "
-                                                             f"stored {piece.crc32c:#010x}, computed {crc.mask(actual):#010x}")
-            return 0
+            writer.copy_bytes(plan.new_name, new_dtype.name, piece.shape, fd, piece.offset, piece.size,
+                              piece.crc32c, **part)
+            return True, 0
         chunks: Iterable[memoryview] = _read(fd, path, piece.offset, piece.size, self.buffer)
         if self.verify:
             chunks = _checked(chunks, piece.crc32c, path, piece.offset, what)
         converter = _Converter(tensor.dtype, new_dtype, checkpoint.big_endian)
         size = math.prod(piece.shape) * new_dtype.itemsize
         writer.add_bytes(plan.new_name, new_dtype.name, piece.shape, size, converter(chunks), **part)
-        return converter.overflow
+        return False, converter.overflow
 
     def _decoded(self, tensor: _Tensor, new_name: str, new_dtype: dtypes.DType, piece: _Piece) -> int:
         """V1 tensors and big-endian strings: decode, cast if asked, encode again."""

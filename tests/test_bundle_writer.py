@@ -3,9 +3,11 @@ atomic output."""
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import stat
+import threading
 from pathlib import Path
 
 import ml_dtypes
@@ -180,6 +182,109 @@ def test_copy_bytes_mixed_with_buffered_writes(tmp_path: Path) -> None:
     bundle = Bundle(str(tmp_path / "m"))
     np.testing.assert_array_equal(bundle.read("copied"), payload)
     assert bundle.read("last")[0] == 2 and bundle.entry("last").offset == 4004
+
+
+def _source(tmp_path: Path, parts: int, size: int) -> tuple[int, list[bytes]]:
+    """An open descriptor on a file of ``parts`` random blocks of ``size`` bytes, and the blocks."""
+    blocks = [np.random.default_rng(i).integers(0, 256, size, np.uint8).tobytes() for i in range(parts)]
+    (tmp_path / "raw").write_bytes(b"".join(blocks))
+    return os.open(tmp_path / "raw", os.O_RDONLY), blocks
+
+
+def _crc(data: bytes) -> int:
+    return bundle_writer.crc.mask(bundle_writer.crc.crc32c(data))
+
+
+def test_queued_copies_into_different_shards_run_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    both_copying = threading.Barrier(2, timeout=10)  # broken (the test fails) unless two copies overlap
+    copy_range = bundle_writer._copy_range
+    first_calls: set[int] = set()
+
+    def meeting_copy(source: int, target: int, offset: int, at: int, count: int) -> int:
+        if target not in first_calls:
+            first_calls.add(target)
+            both_copying.wait()
+        return copy_range(source, target, offset, at, count)
+
+    monkeypatch.setattr(bundle_writer, "_copy_range", meeting_copy)
+    fd, blocks = _source(tmp_path, 4, 5000)
+    progress: list[int] = []
+    try:
+        with BundleWriter(str(tmp_path / "m")) as writer:
+            for i, block in enumerate(blocks):
+                if i == 2:
+                    writer.start_shard()
+                writer.copy_bytes(f"t{i}", "uint8", (5000,), fd, 5000 * i, 5000, _crc(block))
+            writer.add("written", np.arange(3, dtype=np.int32))  # after the queued copies of its shard
+            writer.wait(progress.append)
+    finally:
+        os.close(fd)
+    assert progress[-1] == 20000 == writer.copied_bytes and progress == sorted(progress)
+    bundle = Bundle(str(tmp_path / "m"))
+    assert [bundle.entry(f"t{i}").shard_id for i in range(4)] == [0, 0, 1, 1]
+    assert bundle.entry("written").offset == 10000
+    for i, block in enumerate(blocks):
+        assert bundle.read(f"t{i}").tobytes() == block
+    np.testing.assert_array_equal(bundle.read("written"), np.arange(3, dtype=np.int32))
+
+
+def test_copies_fall_back_to_reads_and_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def cannot_copy(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", cannot_copy)
+    monkeypatch.setattr(bundle_writer, "_FALLBACK_CHUNK", 1000)
+    fd, blocks = _source(tmp_path, 2, 4500)
+    try:
+        with BundleWriter(str(tmp_path / "m")) as writer:
+            writer.add("first", np.ones(1, np.float64))
+            for i, block in enumerate(blocks):
+                writer.copy_bytes(f"t{i}", "uint8", (4500,), fd, 4500 * i, 4500, _crc(block))
+    finally:
+        os.close(fd)
+    bundle = Bundle(str(tmp_path / "m"))
+    assert [bundle.read(f"t{i}").tobytes() for i in range(2)] == blocks  # read() checks each CRC
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_a_failing_copy_surfaces_at_finish_and_leaves_nothing(shards: int, tmp_path: Path) -> None:
+    fd, blocks = _source(tmp_path, 3, 1000)
+    out = tmp_path / "out"
+    try:
+        writer = BundleWriter(str(out / "m"))
+        for i, block in enumerate(blocks):
+            if shards > 1:
+                writer.start_shard()
+            writer.copy_bytes(f"t{i}", "uint8", (1000,), fd, 1000 * i, 1000, _crc(block))
+        writer.copy_bytes("beyond", "uint8", (1000,), fd, 2500, 1000, 0)  # the source has 500 of them
+        with pytest.raises(OSError, match="'beyond': the source ended 500 bytes early"):
+            writer.finish()
+    finally:
+        os.close(fd)
+    assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_files_are_fsynced_before_their_rename_unless_told_not_to(sync: bool, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    with BundleWriter(str(tmp_path / "m"), shard_size=8, sync=sync) as writer:
+        writer.add("a", np.zeros(2, np.float32))
+        writer.add("b", np.ones(2, np.float32))
+    names = sorted(os.path.basename(path) for path in synced)
+    if sync:  # under their temporary names: two data shards and the index
+        assert len(names) == 3 and all(n.startswith(".m.") and n.endswith(".tmp") for n in names)
+    else:
+        assert names == []
+    bundle = Bundle(str(tmp_path / "m"))
+    np.testing.assert_array_equal(bundle.read("b"), np.ones(2, np.float32))
 
 
 def test_early_writeback_keeps_data_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

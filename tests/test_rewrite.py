@@ -327,6 +327,20 @@ def test_a_corrupt_tensor_stops_the_rewrite_and_leaves_nothing(tmp_path: Path) -
         assert [c.name for c in copy.verify()] == ["dense1/kernel"]
 
 
+def test_a_corrupt_tensor_in_a_later_shard_stops_the_rewrite_and_leaves_nothing(tmp_path: Path) -> None:
+    source = _copy(SAMPLES / "ckpt_tf1_sharded" / "model.ckpt", tmp_path)
+    entry = Bundle(str(source)).entry("ref_2")
+    data = Path(f"{source}.data-{entry.shard_id:05d}-of-00003")
+    raw = bytearray(data.read_bytes())
+    raw[entry.offset] ^= 0x01
+    data.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(CorruptError, match=rf"'ref_2'.*checksum mismatch at offset {entry.offset}"):
+        rewrite_checkpoint(str(source), str(out / "x"))
+    assert os.listdir(out) == []
+
+
 @pytest.mark.parametrize(("damage", "message"), [
     (lambda raw: raw[:1] + bytes([raw[1] ^ 1]) + raw[2:], "string length checksum does not match"),
     (lambda raw: raw[:-1] + b"!", "checksum mismatch at offset 0"),
@@ -423,6 +437,10 @@ def test_cli_json_and_written_files(tmp_path: Path) -> None:
     assert data["written"]["index_file"] == f"{tmp_path}/o.index" and data["written"]["bytes"] > 0
     dropped = [t for t in data["tensors"] if t["new_name"] is None]
     assert all(t["dropped_by"] == "--drop-optimizer" and t["role"] == "optimizer" for t in dropped)
+    assert data["sync"] is True and data["verify"] is True
+    unsynced = run_cli("rewrite", str(SLOTS), "-o", str(tmp_path / "u"), "--no-sync", "--json")
+    assert unsynced.code == 0 and unsynced.json()["sync"] is False
+    assert _values(tmp_path / "u").keys() == _values(SLOTS).keys()
 
 
 def test_cli_refusals_are_one_line_and_exit_2(tmp_path: Path) -> None:

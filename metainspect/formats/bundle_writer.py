@@ -10,18 +10,29 @@ first shard holding one of its slices, as ``MergeBundles`` does.
 
 Everything is written beside the target under temporary names, fsynced, and renamed at the
 end, data shards first and the index last (through :func:`metainspect.atomic.replacing`): a
-reader never sees an index whose data is incomplete. The data shards cannot be opened under
+reader never sees an index whose data is incomplete, even after a crash. ``sync=False`` skips
+the fsyncs, as TensorFlow's own writer does: the renames still keep readers from partial
+files, but after a power cut a named file may lack data (its CRCs then fail on read). The data shards cannot be opened under
 their final names from the start because those names carry the shard count, known only at the
 end. To keep the disk busy while tensors are still being copied, written data is handed to the
-kernel's writeback every 64 MiB and a finished shard is fsynced in a background thread.
+kernel's writeback every 64 MiB.
+
+Copies of stored bytes (:meth:`BundleWriter.copy_bytes`) are only queued: their place in the
+shard is decided at once, the bytes move in a background "lane" per data shard (each shard's
+copies in order, then its fsync), and two lanes run at a time. Copies into one file serialise
+on its inode lock in the kernel; copies into different files do not, so a multi-shard copy runs
+on two cores (measured on ext4: one ``copy_file_range`` stream about 2.5 GB/s, two streams into
+different files about 4 GB/s, two into the same file slower than one).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -38,9 +49,14 @@ if TYPE_CHECKING:
 BUNDLE_VERSION = 1
 HEADER_KEY = b""
 _WRITE_BUFFER = 1 << 20
+#: bytes moved by one kernel copy call (and handed to writeback after it)
 _COPY_CHUNK = 1 << 26
+#: buffer of the read/write fallback where the kernel cannot copy between the two files
+_FALLBACK_CHUNK = 8 << 20
 #: written data is handed to the disk every this many bytes, so the final fsync is short
 _WRITEBACK_STEP = 64 << 20
+#: data shards whose queued copies run at the same time
+_COPY_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -74,34 +90,102 @@ class _FullEntry:
 class _Shard:
     temp_path: str
     file: BinaryIO
+    #: hand written data to the disk early (pointless when nothing will wait for it: no fsync)
+    early_writeback: bool
     size: int = 0
     pieces: int = 0
-    #: bytes already handed to the disk
-    flushed: int = 0
-    #: the fsync of a completed shard, running while the next shard is written
-    synced: Future[None] | None = None
+    #: background work on this file (copies, then the fsync), run in order by one lane
+    jobs: deque[Callable[[], int]] = field(default_factory=deque)
+    #: whether a lane is working through ``jobs``
+    busy: bool = False
 
-    def sync(self) -> None:
-        """Flush and fsync (waiting for a background fsync if one was started); then close."""
-        if self.synced is None:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-        else:
-            self.synced.result()
-        self.file.close()
-
-    def write_back(self, end: int) -> None:
-        """Start writing the new data to disk without waiting, once enough has accumulated.
+    def write_back(self, start: int, end: int) -> None:
+        """Start writing bytes ``start:end`` to disk without waiting.
 
         ``posix_fadvise(DONTNEED)`` starts asynchronous writeback of dirty pages (and drops
         pages already clean): the disk works while later tensors are copied, the closing fsync
         has little left to do, and the output does not crowd the page cache.
         """
-        if end - self.flushed < _WRITEBACK_STEP or not hasattr(os, "posix_fadvise"):
-            return
-        self.file.flush()
-        os.posix_fadvise(self.file.fileno(), self.flushed, end - self.flushed, os.POSIX_FADV_DONTNEED)
-        self.flushed = end
+        if self.early_writeback and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self.file.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+
+
+class _Lanes:
+    """Background work on data shards: one shard's jobs run in order, different shards'
+    jobs run side by side on :data:`_COPY_LANES` threads. A job returns the data bytes it
+    moved; the first error stops every lane and is raised by :meth:`wait`."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._changed = threading.Condition()
+        self._queued = 0
+        self._error: BaseException | None = None
+        #: data bytes moved by finished jobs
+        self.done_bytes = 0
+
+    def submit(self, shard: _Shard, job: Callable[[], int]) -> None:
+        with self._changed:
+            shard.jobs.append(job)
+            self._queued += 1
+            if shard.busy:
+                return
+            shard.busy = True
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=_COPY_LANES, thread_name_prefix="bundle-lane")
+        self._pool.submit(self._run, shard)
+
+    def wait(self, progress: Callable[[int], None] | None = None) -> None:
+        """Wait until every job is done (calling ``progress(done_bytes)`` as they finish); raise
+        the first job's error."""
+        reported = -1
+        while True:
+            with self._changed:
+                if self._queued and self._error is None and self.done_bytes == reported:
+                    self._changed.wait()
+                queued, error, done = self._queued, self._error, self.done_bytes
+            if error is not None:
+                self.stop()
+                raise error
+            if progress is not None and done != reported:
+                progress(done)
+            reported = done
+            if not queued:
+                return
+
+    def stop(self) -> None:
+        """Drop queued jobs and wait for running ones (nothing is left touching the files)."""
+        with self._changed:
+            self._error = self._error or _Stopped()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _run(self, shard: _Shard) -> None:
+        while True:
+            with self._changed:
+                if self._error is not None or not shard.jobs:
+                    self._queued -= len(shard.jobs)
+                    shard.jobs.clear()
+                    shard.busy = False
+                    self._changed.notify_all()
+                    return
+                job = shard.jobs.popleft()
+            try:
+                moved = job()
+            except BaseException as exc:  # handed to the waiting thread
+                with self._changed:
+                    self._queued -= 1
+                    self._error = self._error or exc
+                    self._changed.notify_all()
+                continue
+            with self._changed:
+                self._queued -= 1
+                self.done_bytes += moved
+                self._changed.notify_all()
+
+
+class _Stopped(Exception):
+    """Marks lanes stopped on purpose (an abort), not by a failing job."""
 
 
 def starts_new_shard(shard_bytes: int, shard_pieces: int, size: int, shard_size: int | None) -> bool:
@@ -120,17 +204,21 @@ class BundleWriter:
     calls :meth:`abort` (temporary files removed, nothing appears under the final names).
     ``shard_size`` starts a new data shard whenever the next tensor would make the current one
     larger (see :func:`starts_new_shard`); :meth:`start_shard` starts one explicitly.
+    Copies queued by :meth:`copy_bytes` run in the background; :meth:`wait` waits for them and
+    :meth:`finish` does too, so their errors surface there. ``sync=False`` does not fsync the
+    files before renaming them (see the module's docstring).
     """
 
-    def __init__(self, prefix: str, *, shard_size: int | None = None) -> None:
+    def __init__(self, prefix: str, *, shard_size: int | None = None, sync: bool = True) -> None:
         if shard_size is not None and shard_size <= 0:
             raise ValueError(f"shard_size must be positive, not {shard_size}")
         self.prefix = os.fspath(prefix)
         self.shard_size = shard_size
+        self.sync = sync
         self._directory = os.path.dirname(os.path.abspath(self.prefix))
         self._entries: dict[bytes, bytes | _FullEntry] = {}
         self._shards: list[_Shard] = []
-        self._syncer: ThreadPoolExecutor | None = None
+        self._lanes = _Lanes()
         self._state = "open"
         os.makedirs(self._directory, exist_ok=True)
         self._new_shard()
@@ -165,13 +253,17 @@ class BundleWriter:
         key, shard = self._place(name, kind, tuple(shape), size, full_shape, extents)
         running = 0
         written = 0
+        handed = 0  # bytes of this tensor already handed to writeback
         write = shard.file.write
         for chunk in chunks:
             write(chunk)
             written += len(chunk)
             if crc32c is None:
                 running = crc.crc32c(chunk, running)
-            shard.write_back(shard.size + written)
+            if written - handed >= _WRITEBACK_STEP:
+                shard.file.flush()
+                shard.write_back(shard.size + handed, shard.size + written)
+                handed = written
         if written != size:
             raise ValueError(f"tensor {name!r}: {written} bytes given, {size} announced")
         self._record(key, kind.enum, tuple(shape), size, crc.mask(running) if crc32c is None else crc32c)
@@ -180,19 +272,38 @@ class BundleWriter:
                    crc32c: int, *, full_shape: Sequence[int] | None = None,
                    extents: Sequence[slices.Extent] | None = None) -> None:
         """Like :meth:`add_bytes`, copying ``size`` bytes at ``offset`` of the open file
-        descriptor ``source`` inside the kernel (``copy_file_range``), without reading them."""
+        descriptor ``source`` inside the kernel (``copy_file_range``), without reading them.
+
+        The copy is queued: the entry is recorded now, the bytes move in the background.
+        ``source`` must stay open until :meth:`wait` or :meth:`finish` has returned.
+        """
         kind = dtypes.from_name(dtype)
         key, shard = self._place(name, kind, tuple(shape), size, full_shape, extents)
-        shard.file.flush()
-        target = shard.file.fileno()
-        done = 0
-        while done < size:
-            copied = _copy_range(source, target, offset + done, size - done)
-            if copied == 0:
-                raise OSError(f"{name!r}: the source ended {size - done} bytes early")
-            done += copied
-            shard.write_back(shard.size + done)
+        at = shard.size
         self._record(key, kind.enum, tuple(shape), size, crc32c)
+        shard.file.seek(shard.size)  # later buffered writes go after the reserved bytes
+
+        def copy() -> int:
+            target = shard.file.fileno()
+            done = 0
+            while done < size:
+                copied = _copy_range(source, target, offset + done, at + done, size - done)
+                if copied == 0:
+                    raise OSError(f"tensor {name!r}: the source ended {size - done} bytes early")
+                shard.write_back(at + done, at + done + copied)
+                done += copied
+            return size
+
+        self._lanes.submit(shard, copy)
+
+    def wait(self, progress: Callable[[int], None] | None = None) -> None:
+        """Wait for the queued copies, calling ``progress(bytes copied so far)`` as they finish;
+        raise the first copy's error (the writer is then aborted)."""
+        try:
+            self._lanes.wait(progress)
+        except BaseException:
+            self.abort()
+            raise
 
     def start_shard(self) -> None:
         """Put the next tensors in a new data shard (nothing happens while the current one is empty)."""
@@ -208,11 +319,13 @@ class BundleWriter:
         self._state = "finishing"
         try:
             count = len(self._shards)
+            self._close_shard(self._shards[-1])
+            self._lanes.wait()
             for shard in self._shards:
-                shard.sync()
+                shard.file.close()
             data_files = tuple(data_file_name(self.prefix, i, count) for i in range(count))
             index_file = self.prefix + ".index"
-            with atomic.replacing(index_file) as temp_index, open(temp_index, "wb") as out:
+            with atomic.replacing(index_file, sync=self.sync) as temp_index, open(temp_index, "wb") as out:
                 os.fchmod(out.fileno(), atomic.new_file_mode())
                 self._write_index(out, count)
                 out.flush()
@@ -222,22 +335,18 @@ class BundleWriter:
             self.abort()
             raise
         self._state = "finished"
-        if self._syncer is not None:
-            self._syncer.shutdown()
+        self._lanes.stop()
         return BundleFiles(self.prefix, index_file, data_files, sum(s.size for s in self._shards), len(self._entries))
 
     def abort(self) -> None:
         """Drop everything written so far (temporary files removed); the writer is closed."""
+        self._lanes.stop()  # queued copies dropped, running ones waited for: no lane touches a file after this
         for shard in self._shards:
-            if shard.synced is not None:
-                shard.synced.exception()  # wait: the descriptor must outlive its fsync
             if not shard.file.closed:
                 shard.file.close()
             if os.path.exists(shard.temp_path):
                 os.unlink(shard.temp_path)
         self._state = "aborted"
-        if self._syncer is not None:
-            self._syncer.shutdown()
 
     def __enter__(self) -> BundleWriter:
         return self
@@ -251,8 +360,13 @@ class BundleWriter:
 
     @property
     def data_bytes(self) -> int:
-        """Bytes of tensor data written so far."""
+        """Bytes of tensor data written or queued so far."""
         return sum(s.size for s in self._shards)
+
+    @property
+    def copied_bytes(self) -> int:
+        """Bytes of queued copies already done."""
+        return self._lanes.done_bytes
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -260,17 +374,26 @@ class BundleWriter:
         if self._state != "open":
             raise ValueError(f"bundle writer for {self.prefix} is {self._state}")
 
+    def _close_shard(self, shard: _Shard) -> None:
+        """No more data goes to ``shard``: its fsync is queued after its copies."""
+        shard.file.flush()
+        if not self.sync:
+            return
+        fd = shard.file.fileno()
+
+        def sync() -> int:
+            os.fsync(fd)
+            return 0
+
+        self._lanes.submit(shard, sync)
+
     def _new_shard(self) -> None:
         if self._shards:  # the finished shard goes to disk while the next one is written
-            done = self._shards[-1]
-            done.file.flush()
-            if self._syncer is None:
-                self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsync")
-            done.synced = self._syncer.submit(os.fsync, done.file.fileno())
+            self._close_shard(self._shards[-1])
         base = os.path.basename(self.prefix)
         fd, path = tempfile.mkstemp(prefix=f".{base}.data-{len(self._shards):05d}.", suffix=".tmp", dir=self._directory)
         os.fchmod(fd, atomic.new_file_mode())
-        self._shards.append(_Shard(path, os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)))
+        self._shards.append(_Shard(path, os.fdopen(fd, "wb", buffering=_WRITE_BUFFER), early_writeback=self.sync))
 
     def _add_array(self, name: str, array: np.ndarray, dtype: str | None, full_shape: Sequence[int] | None,
                    extents: Sequence[slices.Extent] | None) -> None:
@@ -452,10 +575,14 @@ def _encode(array: np.ndarray, kind: dtypes.DType) -> tuple[int, list[BytesLike]
     return raw.nbytes, [memoryview(raw)], None
 
 
-def _copy_range(source: int, target: int, offset: int, count: int) -> int:
-    """Copy up to ``count`` bytes from ``source`` at ``offset`` to ``target``'s position."""
-    count = min(count, _COPY_CHUNK)
+def _copy_range(source: int, target: int, offset: int, at: int, count: int) -> int:
+    """Copy up to ``count`` bytes from ``source`` at ``offset`` to ``target`` at ``at``
+    (neither file position moves); return how many were copied, 0 at the end of ``source``."""
     try:
-        return os.copy_file_range(source, target, count, offset)
-    except (AttributeError, OSError):  # no copy_file_range (old kernel, other OS, cross-device)
-        return os.sendfile(target, source, offset, count)
+        return os.copy_file_range(source, target, min(count, _COPY_CHUNK), offset, at)
+    except (AttributeError, OSError):  # no copy_file_range (old kernel, other OS, some file systems)
+        data = memoryview(os.pread(source, min(count, _FALLBACK_CHUNK), offset))
+        written = 0
+        while written < len(data):
+            written += os.pwrite(target, data[written:], at + written)
+        return len(data)

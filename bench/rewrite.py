@@ -111,7 +111,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--big-mib", type=int, default=512, metavar="M",
                         help="MiB of 8 MiB float32 tensors in the input (default 512)")
-    add_common_args(parser, default_repeat=3)
+    add_common_args(parser, default_repeat=5)
     return parser.parse_args()
 
 

@@ -349,3 +349,29 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
     bundle = Bundle(str(tmp_path / "m"))
     assert not bundle.entry("whole").slices
     assert encode_slice_key("p", [(0, 2)]) in bundle._raw
+
+
+def test_an_abort_stops_a_long_copy_between_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundle_writer, "_COPY_CHUNK", 100)
+    copy_range = bundle_writer._copy_range
+    started, chunks = threading.Event(), []
+    release = threading.Event()
+
+    def slow_copy(source: int, target: int, offset: int, at: int, count: int) -> int:
+        chunks.append(offset)
+        started.set()
+        release.wait(10)
+        return copy_range(source, target, offset, at, count)
+
+    monkeypatch.setattr(bundle_writer, "_copy_range", slow_copy)
+    fd, blocks = _source(tmp_path, 1, 10_000)  # 100 chunks of 100 bytes
+    out = tmp_path / "out"
+    try:
+        writer = BundleWriter(str(out / "m"))
+        writer.copy_bytes("big", "uint8", (10_000,), fd, 0, 10_000, _crc(blocks[0]))
+        assert started.wait(10)
+        threading.Timer(0.2, release.set).start()
+        writer.abort()  # returns once the lane has finished its current chunk
+    finally:
+        os.close(fd)
+    assert len(chunks) == 1 and os.listdir(out) == []

@@ -152,6 +152,11 @@ class _Lanes:
             if not queued:
                 return
 
+    @property
+    def stopping(self) -> bool:
+        """Whether running jobs should give up (an error or :meth:`stop`): checked between chunks."""
+        return self._error is not None
+
     def stop(self) -> None:
         """Drop queued jobs and wait for running ones (nothing is left touching the files)."""
         with self._changed:
@@ -287,6 +292,8 @@ class BundleWriter:
             target = shard.file.fileno()
             done = 0
             while done < size:
+                if self._lanes.stopping:  # an abort does not wait for the rest of a big tensor
+                    raise _Stopped()
                 copied = _copy_range(source, target, offset + done, at + done, size - done)
                 if copied == 0:
                     raise OSError(f"tensor {name!r}: the source ended {size - done} bytes early")

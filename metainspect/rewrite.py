@@ -14,10 +14,10 @@ copied inside the kernel (``copy_file_range``, in the writer's background lanes,
 side by side) while another thread checks that CRC through short-lived memory maps (string
 checksums are checked without decoding the strings; nothing is checked with
 ``verify=False``); every check has passed before any output file takes its final name. Casts
-and byte swaps are converted in chunks. Memory stays
-bounded by a chunk, not by the tensor or the checkpoint (V1 tensors, variants and big-endian
-strings are decoded one tensor at a time). Partitioned tensors stay partitioned: each slice is
-renamed through its tensor's name and re-keyed.
+and byte swaps are converted in chunks. Memory stays bounded by a chunk, not by the tensor or
+the checkpoint (V1 tensors, variants and big-endian strings are decoded one tensor at a time).
+Partitioned tensors stay partitioned: each slice is renamed through its tensor's name and
+re-keyed.
 
 A TF2 object graph (``_CHECKPOINTABLE_OBJECT_GRAPH``) follows the changes: attributes whose
 keys are dropped are removed, optimizer slot references whose slot values are all dropped are
@@ -665,10 +665,7 @@ class _Copier:
     def check_copied(self) -> None:
         """Raise for the first copied piece (in writing order) whose bytes fail their CRC32C."""
         for pending, piece, path, what in self._pending:
-            actual = crc.mask(pending.result())
-            if actual != piece.crc32c:
-                raise TensorCorruptError(path, piece.offset, f"{what}: checksum mismatch at offset {piece.offset}: "
-                                                             f"stored {piece.crc32c:#010x}, computed {actual:#010x}")
+            _check_crc(pending.result(), piece.crc32c, path, piece.offset, what)
         self._pending.clear()
 
     def write(self, tensor: _Tensor, plan: TensorPlan, piece: _Piece) -> tuple[bool, int]:
@@ -817,9 +814,14 @@ def _check_strings(fd: int, piece: _Piece, path: str, what: str) -> None:
             raise TensorCorruptError(path, piece.offset, f"{what}: string lengths do not add up to its {piece.size} bytes")
         with memoryview(window)[at + 4:] as body:
             running = crc.crc32c(body, crc.crc32c(stored, running))
-    if crc.mask(running) != piece.crc32c:
-        raise TensorCorruptError(path, piece.offset, f"{what}: checksum mismatch at offset {piece.offset}: stored "
-                                                     f"{piece.crc32c:#010x}, computed {crc.mask(running):#010x}")
+    _check_crc(running, piece.crc32c, path, piece.offset, what)
+
+
+def _check_crc(running: int, stored: int, path: str, offset: int, what: str) -> None:
+    """Raise unless the unmasked CRC32C ``running`` matches the ``stored`` (masked) one."""
+    if crc.mask(running) != stored:
+        raise TensorCorruptError(path, offset, f"{what}: checksum mismatch at offset {offset}: stored "
+                                               f"{stored:#010x}, computed {crc.mask(running):#010x}")
 
 
 def _checked(chunks: Iterable[memoryview], stored: int, path: str, offset: int, what: str) -> Iterator[memoryview]:
@@ -828,9 +830,7 @@ def _checked(chunks: Iterable[memoryview], stored: int, path: str, offset: int, 
     for chunk in chunks:
         running = crc.crc32c(chunk, running)
         yield chunk
-    if crc.mask(running) != stored:
-        raise TensorCorruptError(path, offset, f"{what}: checksum mismatch at offset {offset}: stored "
-                                               f"{stored:#010x}, computed {crc.mask(running):#010x}")
+    _check_crc(running, stored, path, offset, what)
 
 
 class _Converter:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from metainspect import crc, dtypes
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError
 from metainspect.formats import slices
-from metainspect.formats.bundle import Bundle, TensorCorruptError, dtype_of, shape_of
+from metainspect.formats.bundle import Bundle, TensorCorruptError, crc_mismatch, dtype_of, shape_of
 from metainspect.formats.bundle_writer import BundleFiles, BundleWriter, encode_strings, starts_new_shard
 from metainspect.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.renames import Rename, Renamer
@@ -665,7 +665,7 @@ class _Copier:
     def check_copied(self) -> None:
         """Raise for the first copied piece (in writing order) whose bytes fail their CRC32C."""
         for pending, piece, path, what in self._pending:
-            _check_crc(pending.result(), piece.crc32c, path, piece.offset, what)
+            _check_crc(pending.result(), piece, path, what)
         self._pending.clear()
 
     def write(self, tensor: _Tensor, plan: TensorPlan, piece: _Piece) -> tuple[bool, int]:
@@ -698,7 +698,7 @@ class _Copier:
             return True, 0
         chunks: Iterable[memoryview] = _read(fd, path, piece.offset, piece.size, self.buffer)
         if self.verify:
-            chunks = _checked(chunks, piece.crc32c, path, piece.offset, what)
+            chunks = _checked(chunks, piece, path, what)
         converter = _Converter(tensor.dtype, new_dtype, checkpoint.big_endian)
         size = math.prod(piece.shape) * new_dtype.itemsize
         writer.add_bytes(plan.new_name, new_dtype.name, piece.shape, size, converter(chunks), **part)
@@ -814,23 +814,22 @@ def _check_strings(fd: int, piece: _Piece, path: str, what: str) -> None:
             raise TensorCorruptError(path, piece.offset, f"{what}: string lengths do not add up to its {piece.size} bytes")
         with memoryview(window)[at + 4:] as body:
             running = crc.crc32c(body, crc.crc32c(stored, running))
-    _check_crc(running, piece.crc32c, path, piece.offset, what)
+    _check_crc(running, piece, path, what)
 
 
-def _check_crc(running: int, stored: int, path: str, offset: int, what: str) -> None:
-    """Raise unless the unmasked CRC32C ``running`` matches the ``stored`` (masked) one."""
-    if crc.mask(running) != stored:
-        raise TensorCorruptError(path, offset, f"{what}: checksum mismatch at offset {offset}: stored "
-                                               f"{stored:#010x}, computed {crc.mask(running):#010x}")
+def _check_crc(running: int, piece: _Piece, path: str, what: str) -> None:
+    """Raise unless the unmasked CRC32C ``running`` matches the piece's stored (masked) one."""
+    if crc.mask(running) != piece.crc32c:
+        raise crc_mismatch(path, piece.offset, piece.size, what, piece.crc32c, crc.mask(running))
 
 
-def _checked(chunks: Iterable[memoryview], stored: int, path: str, offset: int, what: str) -> Iterator[memoryview]:
+def _checked(chunks: Iterable[memoryview], piece: _Piece, path: str, what: str) -> Iterator[memoryview]:
     """Pass chunks through; after the last one, compare their CRC32C with the stored one."""
     running = 0
     for chunk in chunks:
         running = crc.crc32c(chunk, running)
         yield chunk
-    _check_crc(running, stored, path, offset, what)
+    _check_crc(running, piece, path, what)
 
 
 class _Converter:

@@ -242,7 +242,7 @@ class Bundle:
         except ValueError as exc:
             raise TensorCorruptError(path, offset, f"{what} at offset {offset}: {exc}") from None
         if verify and crc.mask(actual) != entry.crc32c:
-            raise _crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
+            raise crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
         return values.reshape(shape)
 
     def _numeric(
@@ -260,7 +260,7 @@ class Bundle:
         if stored_crc is not None:
             actual = crc.mask(crc.crc32c(data))
             if actual != stored_crc:
-                raise _crc_mismatch(path, offset, len(data), what, stored_crc, actual)
+                raise crc_mismatch(path, offset, len(data), what, stored_crc, actual)
         if offset % np_dtype.alignment == 0:
             array = np.frombuffer(buf, dtype=np_dtype, count=count, offset=offset)  # type: ignore[call-overload]
         else:
@@ -281,7 +281,8 @@ def _key(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
-def _crc_mismatch(path: str, offset: int, size: int, what: str, stored: int, actual: int) -> TensorCorruptError:
+def crc_mismatch(path: str, offset: int, size: int, what: str, stored: int, actual: int) -> TensorCorruptError:
+    """The error for ``size`` stored bytes at ``offset`` whose masked CRC32C is ``actual``, not ``stored``."""
     return TensorCorruptError(
         path, offset, f"{what}: checksum mismatch at offset {offset} (size {size}): stored {stored:#010x}, computed {actual:#010x}"
     )

@@ -12,8 +12,8 @@ Everything is written beside the target under temporary names, fsynced, and rena
 end, data shards first and the index last (through :func:`metainspect.atomic.replacing`): a
 reader never sees an index whose data is incomplete, even after a crash. ``sync=False`` skips
 the fsyncs, as TensorFlow's own writer does: the renames still keep readers from partial
-files, but after a power cut a named file may lack data (its CRCs then fail on read). The data shards cannot be opened under
-their final names from the start because those names carry the shard count, known only at the
+files, but after a power cut a named file may lack data (its CRCs then fail on read). The data
+shards cannot be opened under their final names from the start because those names carry the shard count, known only at the
 end. To keep the disk busy while tensors are still being copied, written data is handed to the
 kernel's writeback every 64 MiB.
 
@@ -90,8 +90,6 @@ class _FullEntry:
 class _Shard:
     temp_path: str
     file: BinaryIO
-    #: hand written data to the disk early (pointless when nothing will wait for it: no fsync)
-    early_writeback: bool
     size: int = 0
     pieces: int = 0
     #: background work on this file (copies, then the fsync), run in order by one lane
@@ -99,15 +97,6 @@ class _Shard:
     #: whether a lane is working through ``jobs``
     busy: bool = False
 
-    def write_back(self, start: int, end: int) -> None:
-        """Start writing bytes ``start:end`` to disk without waiting.
-
-        ``posix_fadvise(DONTNEED)`` starts asynchronous writeback of dirty pages (and drops
-        pages already clean): the disk works while later tensors are copied, the closing fsync
-        has little left to do, and the output does not crowd the page cache.
-        """
-        if self.early_writeback and hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self.file.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
 
 
 class _Lanes:
@@ -267,7 +256,7 @@ class BundleWriter:
                 running = crc.crc32c(chunk, running)
             if written - handed >= _WRITEBACK_STEP:
                 shard.file.flush()
-                shard.write_back(shard.size + handed, shard.size + written)
+                self._write_back(shard, shard.size + handed, shard.size + written)
                 handed = written
         if written != size:
             raise ValueError(f"tensor {name!r}: {written} bytes given, {size} announced")
@@ -297,7 +286,7 @@ class BundleWriter:
                 copied = _copy_range(source, target, offset + done, at + done, size - done)
                 if copied == 0:
                     raise OSError(f"tensor {name!r}: the source ended {size - done} bytes early")
-                shard.write_back(at + done, at + done + copied)
+                self._write_back(shard, at + done, at + done + copied)
                 done += copied
             return size
 
@@ -400,7 +389,18 @@ class BundleWriter:
         base = os.path.basename(self.prefix)
         fd, path = tempfile.mkstemp(prefix=f".{base}.data-{len(self._shards):05d}.", suffix=".tmp", dir=self._directory)
         os.fchmod(fd, atomic.new_file_mode())
-        self._shards.append(_Shard(path, os.fdopen(fd, "wb", buffering=_WRITE_BUFFER), early_writeback=self.sync))
+        self._shards.append(_Shard(path, os.fdopen(fd, "wb", buffering=_WRITE_BUFFER)))
+
+    def _write_back(self, shard: _Shard, start: int, end: int) -> None:
+        """Start writing bytes ``start:end`` of ``shard`` to disk without waiting.
+
+        ``posix_fadvise(DONTNEED)`` starts asynchronous writeback of dirty pages (and drops
+        pages already clean): the disk works while later tensors are copied, the closing fsync
+        has little left to do, and the output does not crowd the page cache. Without fsync
+        (``sync=False``) nothing waits for the disk, so nothing is handed to it early.
+        """
+        if self.sync and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(shard.file.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
 
     def _add_array(self, name: str, array: np.ndarray, dtype: str | None, full_shape: Sequence[int] | None,
                    extents: Sequence[slices.Extent] | None) -> None:

@@ -24,7 +24,7 @@ Measured, each in fresh processes:
     byte per 4 KiB of each array; each child reports the time of its reading loop, the parent
     the time of the whole process (target: our throughput / TF's >= 1). Each side runs once
     untimed first, so the page cache is warm for both. Beside them: CRC32C alone over the
-    same data files (``metainspect.crc.crc32c`` on a memoryview of an mmap), in this process;
+    same data files (``metainspect.formats.crc.crc32c`` on a memoryview of an mmap), in this process;
 (c) peak RSS of ``metainspect vars PREFIX`` on the big checkpoint (target: < 100 MB), read with
     ``getrusage(RUSAGE_CHILDREN)`` in a small ``python -S`` probe that starts only that command
     (not in this process: Linux keeps the RSS peak of the image a child replaces at exec, so a
@@ -236,7 +236,7 @@ def measure_read(tf_python: str | None, prefix: str, args: argparse.Namespace) -
 
 def measure_crc(files: list[str], args: argparse.Namespace) -> tuple[float, int]:
     """Seconds for CRC32C alone over every data file (mmap + memoryview, no copy), and bytes."""
-    from metainspect.crc import crc32c
+    from metainspect.formats.crc import crc32c
 
     crc32c(b"")  # the implementation is imported on first use
     total = 0
@@ -291,7 +291,7 @@ def print_throughput(read: dict[str, dict[str, float]], crc: tuple[float, int], 
             print(f"  {label:<12} read loop {nbytes / read[side]['loop'] / GB:6.2f} GB/s   "
                   f"whole process {nbytes / read[side]['process'] / GB:6.2f} GB/s")
     crc_seconds, crc_bytes = crc
-    print(f"  CRC32C alone (metainspect.crc.crc32c, mmap'd data files, {crc_bytes / GB:.3f} GB): "
+    print(f"  CRC32C alone (metainspect.formats.crc.crc32c, mmap'd data files, {crc_bytes / GB:.3f} GB): "
           f"{crc_bytes / crc_seconds / GB:.2f} GB/s")
 
 

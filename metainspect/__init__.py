@@ -27,13 +27,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import open_checkpoint
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
 
 def __getattr__(name: str) -> Any:
     """Import the graph and checkpoint layers only when they are first used."""
     if name == "load_model":
-        from metainspect.model import load_model
+        from metainspect.graph.model import load_model
 
         return load_model
     if name == "open_checkpoint":

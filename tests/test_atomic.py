@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from metainspect.atomic import new_directory, replacing, write_bytes
+from metainspect.formats.atomic import new_directory, replacing, write_bytes
 from metainspect.errors import MetainspectError
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from conftest import SAMPLES
-from metainspect import dtypes, open_checkpoint
+from metainspect.formats import dtypes
+from metainspect import open_checkpoint
 from test_bundle import string_bytes, write_bundle
 
 GOLDEN = json.loads((SAMPLES / "ckpt_dtypes" / "golden.json").read_text())

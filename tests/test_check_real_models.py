@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REAL_MODELS, run_cli
 from metainspect.check import run_checks
-from metainspect.locate import find_graph_file
+from metainspect.formats.detect import find_graph_file
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Findi
 from metainspect.check.restore import SAVER, VARIABLES, restore_plan
 from metainspect.check.saver import check_saver
 from metainspect.checkpoint import open_checkpoint
-from metainspect.model import Model, load_model
+from metainspect.graph.model import Model, load_model
 
 CHECK = SAMPLES / "check"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.graph_walk import nested_graph_defs, parse_graph_def
+from metainspect.graph.walk import nested_graph_defs, parse_graph_def
 from metainspect.check.security import check_security
-from metainspect.model import Model, Node, load_model
+from metainspect.graph.model import Model, Node, load_model
 
 CHECK = SAMPLES / "check"
 UNSAFE = CHECK / "unsafe_ops" / "model.meta"

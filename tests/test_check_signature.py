@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.signature import Proposal, _keyed_tensors, check_signature, propose, shapes_compatible
-from metainspect.model import load_model
+from metainspect.graph.model import load_model
 
 IO = SAMPLES / "check"
 SERVING = "tensorflow_serving"

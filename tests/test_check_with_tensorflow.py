@@ -16,7 +16,7 @@ from metainspect.check.findings import CheckContext, Finding
 from metainspect.check.restore import check_restore
 from metainspect.check.saver import check_saver
 from metainspect.checkpoint import open_checkpoint
-from metainspect.model import load_model
+from metainspect.graph.model import load_model
 
 pytestmark = pytest.mark.tf
 CHECK = SAMPLES / "check"

@@ -16,8 +16,8 @@ from tensorboard.compat.proto.trackable_object_graph_pb2 import TrackableObjectG
 
 from metainspect.checkpoint import CorruptTensor, TensorInfo, TensorLocation, open_checkpoint
 from metainspect.errors import CorruptError, NotFoundError, WrongKindError
-from metainspect.object_graph import ObjectGraph
-from metainspect.variable_roles import classify
+from metainspect.checkpoint.object_graph import ObjectGraph
+from metainspect.checkpoint.roles import classify
 from test_bundle import entry, header, string_bytes, write_bundle
 from test_table import TF_INDEX, build_table, masked_crc
 from test_v1 import data_entry, meta_entry, write_v1

@@ -8,7 +8,7 @@ import sys
 
 import crc32c
 
-from metainspect import crc
+from metainspect.formats import crc
 
 
 def test_check_value_and_continuation() -> None:
@@ -34,7 +34,7 @@ def test_extension_loaded_directly_equals_the_package_function(tmp_path) -> None
 
 
 def test_first_use_does_not_import_importlib_metadata() -> None:
-    code = ("import sys; from metainspect import crc; crc.crc32c(b'x'); "
+    code = ("import sys; from metainspect.formats import crc; crc.crc32c(b'x'); "
             "print('importlib.metadata' in sys.modules, 'crc32c' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -14,12 +14,12 @@ from metainspect.edit import (
     ChangeLog, EditSpec, NewSignature, add_signature, apply_edits, clear_devices, drop_collection, open_target,
     parse_shape_assignment, prune_to, remove_signature, rename, set_shape, set_tags, strip_training, write_output,
 )
-from metainspect.edit.names import split_reference
+from metainspect.graph.names import split_reference
 from metainspect.edit.references import NAME, collect
 from metainspect.edit.saver_graph import strings
 from metainspect.errors import MetainspectError
 from metainspect.formats.graph_file import read_graph_file
-from metainspect.model import load_model
+from metainspect.graph.model import load_model
 
 MLP = SAMPLES / "mlp" / "model.ckpt-3.meta"
 PINNED = SAMPLES / "check" / "device_pinned" / "model.meta"

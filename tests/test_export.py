@@ -14,7 +14,7 @@ from conftest import SAMPLES, run_cli
 from metainspect import open_checkpoint
 from metainspect.errors import MetainspectError
 from metainspect.export import ExportOptions, export, export_frozen, export_saved_model
-from metainspect.model import load_model
+from metainspect.graph.model import load_model
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "ReadVariableOp", "ResourceGather", "Assign",
                 "AssignVariableOp", "RestoreV2", "SaveV2"}
@@ -142,7 +142,7 @@ def test_assets_of_a_training_graph_are_found_beside_it(tmp_path: Path) -> None:
 # -- frozen graphs -----------------------------------------------------------------------------------
 
 def _consts(graph_def) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-    from metainspect.tensor_proto import to_numpy
+    from metainspect.formats.tensor_proto import to_numpy
 
     return {n.name: to_numpy(n.attr["value"].tensor) for n in graph_def.node if n.op == "Const"}
 
@@ -216,9 +216,9 @@ def test_freezing_a_variable_update_is_refused() -> None:
 # -- encoder -------------------------------------------------------------------------------------
 
 def test_tensor_encoding_round_trips_every_checkpoint_dtype() -> None:
-    from metainspect import dtypes
-    from metainspect.tensor_encode import encode
-    from metainspect.tensor_proto import to_numpy
+    from metainspect.formats import dtypes
+    from metainspect.formats.tensor_proto import encode
+    from metainspect.formats.tensor_proto import to_numpy
 
     with open_checkpoint(SAMPLES / "ckpt_dtypes") as ckpt:
         for key in ckpt.keys():
@@ -233,7 +233,7 @@ def test_tensor_encoding_round_trips_every_checkpoint_dtype() -> None:
 
 
 def test_tensor_encoding_refuses_lossy_casts() -> None:
-    from metainspect.tensor_encode import encode
+    from metainspect.formats.tensor_proto import encode
 
     assert encode(np.array([1, 2]), "int32").tensor_content == np.array([1, 2], "<i4").tobytes()
     with pytest.raises(ValueError, match="do not fit int32"):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLES, golden_files
-from metainspect.model import Model, load_model
+from metainspect.graph.model import Model, load_model
 
 GOLDEN = golden_files("graph")
 
@@ -198,14 +198,14 @@ def test_info_names_tensors_once(sample: str) -> None:
 
 @pytest.mark.parametrize("given", ["ckpt_v1/model.ckpt", "mlp/model.ckpt-3.index", "mlp/model.ckpt-3.data-00000-of-00001"])
 def test_checkpoint_files_lead_to_the_meta_beside_them(given: str) -> None:
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
     assert load_model(SAMPLES / given).path.endswith(".meta")
 
 
 def test_checkpoint_index_without_meta_is_the_wrong_kind() -> None:
     from metainspect.errors import WrongKindError
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
     with pytest.raises(WrongKindError, match="use `metainspect vars`"):
         load_model(SAMPLES / "ckpt_dtypes" / "model.ckpt.index")

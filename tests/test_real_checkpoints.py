@@ -10,7 +10,7 @@ import pytest
 
 from metainspect.checkpoint import open_checkpoint
 from metainspect.errors import NotFoundError
-from metainspect.variable_roles import classify
+from metainspect.checkpoint.roles import classify
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real_models"
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import REAL_MODELS
 from metainspect.cli import app
-from metainspect.model import load_model
+from metainspect.graph.model import load_model
 
 GRAPHS = sorted(REAL_MODELS.rglob("*.meta")) + sorted(REAL_MODELS.rglob("saved_model.pb")) if REAL_MODELS.is_dir() else []
 

@@ -21,7 +21,7 @@ from metainspect.checkpoint import open_checkpoint
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError
 from metainspect.formats.bundle import Bundle
 from metainspect.formats.slices import encode_slice_key
-from metainspect.object_graph import OBJECT_GRAPH_KEY
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.rewrite import (
     RewriteOptions, _has_checkpoint_values, parse_cast, parse_size, plan_rewrite, rewrite_checkpoint,
     rewrite_object_graph,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
-from metainspect import dtypes
-from metainspect.tensor_proto import to_numpy
+from metainspect.formats import dtypes
+from metainspect.formats.tensor_proto import to_numpy
 
 
 def _proto(dtype: str, shape: list[int], **fields: object) -> TensorProto:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import SAMPLES
-from metainspect.model import load_model
-from metainspect.tensor_types import OutputSpec, output_spec, outputs_of, parse_tensor_name, stock_op_outputs
+from metainspect.graph.model import load_model
+from metainspect.graph.outputs import OutputSpec, output_spec, outputs_of, parse_tensor_name, stock_op_outputs
 
 
 def test_parse_tensor_name() -> None:

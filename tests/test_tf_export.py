@@ -196,7 +196,7 @@ def reference(case: Case, outputs: list[str]) -> list[np.ndarray]:
                 v1.saved_model.loader.load(sess, ["serve"], case.model)
             else:
                 from metainspect.check.runner import default_checkpoint
-                from metainspect.model import load_model
+                from metainspect.graph.model import load_model
 
                 model = load_model(case.model)
                 ckpt, _ = default_checkpoint(case.model, model)
@@ -317,7 +317,7 @@ def test_tensor_encoding_decodes_in_tensorflow_for_every_dtype() -> None:
     """Our TensorProto encoding, run by TF's own Const kernel, gives back the checkpoint's bytes."""
     tf, v1 = _tf()
     from metainspect import open_checkpoint
-    from metainspect.tensor_encode import encode
+    from metainspect.formats.tensor_proto import encode
 
     checked = 0
     with open_checkpoint(SAMPLES / "ckpt_dtypes") as ckpt:

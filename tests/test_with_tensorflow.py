@@ -52,7 +52,7 @@ def test_tensorflow_then_metainspect_in_one_process() -> None:
 def test_import_meta_graph_accepts_reserialized_graph(tmp_path: Path, sample: str) -> None:
     import tensorflow as tf
 
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
     model = load_model(next((SAMPLES / sample).glob("*.meta")))
     out = tmp_path / "copy.meta"
@@ -93,11 +93,11 @@ def test_tensorflow_reads_our_checkpoints_like_we_do() -> None:
 
 @pytest.mark.parametrize("graph", sorted(str(p.relative_to(SAMPLES)) for p in SAMPLES.rglob("*.meta")))
 def test_output_dtypes_and_arity_match_tensorflow(graph: str) -> None:
-    """Every node's outputs as metainspect.tensor_types tells them == TF's imported ops' outputs."""
+    """Every node's outputs as metainspect.graph.outputs tells them == TF's imported ops' outputs."""
     import tensorflow as tf
 
-    from metainspect.model import load_model
-    from metainspect.tensor_types import outputs_of
+    from metainspect.graph.model import load_model
+    from metainspect.graph.outputs import outputs_of
 
     model = load_model(SAMPLES / graph)
     with tf.Graph().as_default() as g:

@@ -2,7 +2,7 @@
 
 For each op: its output args (a fixed dtype, or the attr that gives the dtype, how many copies
 ``number_attr`` makes, or the ``type_list_attr`` giving a list of dtypes) and the defaults of
-those attrs. ``metainspect.tensor_types`` uses it to tell the dtype and arity of ``op:index``
+those attrs. ``metainspect.graph.outputs`` uses it to tell the dtype and arity of ``op:index``
 in graphs whose MetaGraphDef carries no ``stripped_op_list`` (bare GraphDefs, frozen graphs).
 
 Needs TensorFlow 2.21; run from the repo root with the TF virtualenv::

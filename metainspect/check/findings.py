@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 ERROR = "error"
 WARNING = "warning"

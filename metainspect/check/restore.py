@@ -24,17 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from metainspect import dtypes
-from metainspect.attrs import shape_to_list
+from metainspect.formats import dtypes
+from metainspect.graph.attrs import shape_to_list
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.key_matching import KeyMatcher, Suggestion, rename_rule, scope_move, shapes_match
-from metainspect.model import VARIABLE_OPS, op_name
-from metainspect.object_graph import OBJECT_GRAPH_KEY
-from metainspect.variable_roles import BOOKKEEPING, MODEL, OPTIMIZER, classify
+from metainspect.graph.model import VARIABLE_OPS, op_name
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
+from metainspect.checkpoint.roles import BOOKKEEPING, MODEL, OPTIMIZER, classify
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint, TensorInfo
-    from metainspect.model import Model, Node
+    from metainspect.graph.model import Model, Node
 
 SAVER, OBJECT_GRAPH, VARIABLES = "saver", "object_graph", "variables"
 RESTORE_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})

@@ -21,7 +21,7 @@ from metainspect.errors import EXIT_FINDINGS, EXIT_OK, CorruptError, Metainspect
 if TYPE_CHECKING:
     from metainspect.check.signature import Proposal
     from metainspect.checkpoint import Checkpoint
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 #: version of the JSON document :meth:`Report.to_json` returns
 SCHEMA_VERSION = 1
@@ -112,7 +112,7 @@ def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str]
     from metainspect.check.serving import check_serving
     from metainspect.check.signature import check_signature
     from metainspect.checkpoint import open_checkpoint
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
     model = os.fspath(model)
     loaded = load_model(model, tags)

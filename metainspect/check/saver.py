@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.restore import OBJECT_GRAPH, RESTORE_OPS, SAVER, restore_plan, upstream
 from metainspect.formats.graph_file import GRAPH_DEF
-from metainspect.model import SAVE_OPS, SAVER_VERSIONS, VARIABLE_COLLECTIONS, VARIABLE_OPS
+from metainspect.graph.model import SAVE_OPS, SAVER_VERSIONS, VARIABLE_COLLECTIONS, VARIABLE_OPS
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
 
-    from metainspect.model import Model, Node
+    from metainspect.graph.model import Model, Node
 
 _V1_ONLY_OPS = frozenset({"Restore", "RestoreSlice"})
 _FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")

@@ -9,8 +9,8 @@ the inference path (every request does it) and informational elsewhere.
 from __future__ import annotations
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.graph_walk import GRAPH, GraphIndex, Site, index_of, inference_path, saver_owns
-from metainspect.model import Node, op_name
+from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of, inference_path, saver_owns
+from metainspect.graph.model import Node, op_name
 
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 #: not a stock op: a graph using it comes with its own kernel library

@@ -13,12 +13,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.graph_walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path, saver_owns
-from metainspect.check.op_registry import stock_registry
-from metainspect.graph_roles import is_training_op
+from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path, saver_owns
+from metainspect.graph.ops import stock_registry
+from metainspect.graph.roles import is_training_op
 
 if TYPE_CHECKING:
-    from metainspect.model import Model, Node
+    from metainspect.graph.model import Model, Node
 
 #: nodes listed by name in a message before "and N more"
 SHOWN = 5

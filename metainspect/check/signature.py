@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
-from metainspect.attrs import Shape
+from metainspect.graph.attrs import Shape
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.graph_walk import (
+from metainspect.graph.walk import (
     GraphIndex, ancestors, feeds_needed, forward_masks, index_of, tensor_key,
 )
 from metainspect.check.serving import GRADIENT_SCOPE, VARIABLE_UPDATE_OPS, is_input_pipeline
 from metainspect.formats.graph_file import SAVED_MODEL
-from metainspect.graph_roles import AUXILIARY_OPS, AUXILIARY_SCOPES, TRAINING_OP_PREFIXES
-from metainspect.model import PLACEHOLDER_OPS, VARIABLE_OPS, op_name
-from metainspect.tensor_types import OutputSpec, output_spec, outputs_of
+from metainspect.graph.roles import AUXILIARY_OPS, AUXILIARY_SCOPES, TRAINING_OP_PREFIXES
+from metainspect.graph.model import PLACEHOLDER_OPS, VARIABLE_OPS, op_name
+from metainspect.graph.outputs import OutputSpec, output_spec, outputs_of
 
 if TYPE_CHECKING:
-    from metainspect.model import Model, Node, Placeholder, Signature, TensorSpec
+    from metainspect.graph.model import Model, Node, Placeholder, Signature, TensorSpec
 
 SERVING_DEFAULT = "serving_default"
 HIGH, MEDIUM, LOW = "high", "medium", "low"

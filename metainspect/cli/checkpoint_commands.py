@@ -46,7 +46,7 @@ def vars_(
     save_counter, the TF2 object graph). JSON: a list of {name, dtype, shape, nbytes, role,
     partitioned} (+ stats {min, max, mean, std, nan, inf} with --stats).
     """
-    from metainspect.variable_roles import classify
+    from metainspect.checkpoint.roles import classify
 
     if sort not in ("name", "size"):
         raise typer.BadParameter("must be name or size", param_hint="--sort")
@@ -73,7 +73,7 @@ def vars_(
 def _stats(ckpt: Checkpoint, info: Any) -> dict[str, Any] | None:
     from dataclasses import asdict
 
-    from metainspect.tensor_stats import tensor_stats
+    from metainspect.checkpoint.stats import tensor_stats
 
     if info.dtype in ("string", "variant"):
         return None
@@ -244,6 +244,6 @@ def _object_tree(nodes: list[dict[str, Any]]) -> list[str]:
 
 
 def _escape(name: str) -> str:
-    from metainspect.object_graph import escape
+    from metainspect.checkpoint.object_graph import escape
 
     return escape(name)

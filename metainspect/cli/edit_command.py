@@ -121,7 +121,7 @@ def _spec(add_signature: str | None, inputs: list[str] | None, outputs: list[str
     """The requested edits, every argument parsed (bad ones refused before any file is read)."""
     from metainspect.edit import EditSpec, NewSignature, parse_shape_assignment
     from metainspect.edit.signatures import method_name
-    from metainspect.renames import parse_rename
+    from metainspect.checkpoint.renames import parse_rename
 
     if (inputs or outputs) and add_signature is None:
         raise typer.BadParameter("--input/--output belong to --add-signature NAME", param_hint="--input")

@@ -11,7 +11,7 @@ from metainspect.cli import app
 from metainspect.cli.render import emit_json, emit_lines, emit_table, format_shape
 
 if TYPE_CHECKING:
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 PathArg = Annotated[str, typer.Argument(help="A .meta/.pb/.pbtxt file, SavedModel dir, or checkpoint prefix.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema in README) instead of a table.")]
@@ -21,7 +21,7 @@ OpOpt = Annotated[Optional[str], typer.Option("--op", help="Keep nodes of this o
 
 
 def _load(path: str, tags: str | None) -> Model:
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
     return load_model(path, [t for t in tags.split(",") if t] if tags else None)
 

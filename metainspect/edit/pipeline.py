@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from metainspect.attrs import Shape
+from metainspect.graph.attrs import Shape
 from metainspect.edit.changes import ChangeLog
 from metainspect.edit.target import EditTarget
 from metainspect.errors import MetainspectError
-from metainspect.renames import Renamer
+from metainspect.checkpoint.renames import Renamer
 
 
 @dataclass(frozen=True)

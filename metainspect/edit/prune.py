@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.edit.names import split_reference
+from metainspect.graph.names import split_reference
 from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
@@ -153,9 +153,9 @@ class _Graph:
 
 def _variable_defs(meta_graph: MetaGraphDef, collections: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
     """(variable op, names its VariableDef mentions) for every entry of the variable collections."""
-    from metainspect.collection_items import decode_collection
+    from metainspect.graph.collections import decode_collection
     from metainspect.edit.references import referenced_names
-    from metainspect.model import VARIABLE_COLLECTIONS
+    from metainspect.graph.model import VARIABLE_COLLECTIONS
 
     result = []
     for name in sorted(set(VARIABLE_COLLECTIONS if collections is None else collections) & set(meta_graph.collection_def)):
@@ -184,7 +184,7 @@ def _restore_roots(meta_graph: MetaGraphDef) -> list[str]:
 
 def _collection_roots(meta_graph: MetaGraphDef) -> list[str]:
     """Nodes named by collections other than the training ones (variables come via their defs)."""
-    from metainspect.model import VARIABLE_COLLECTIONS
+    from metainspect.graph.model import VARIABLE_COLLECTIONS
 
     return _collection_names(meta_graph, set(meta_graph.collection_def) - TRAINING_ONLY_COLLECTIONS
                              - VARIABLE_COLLECTIONS)
@@ -192,7 +192,7 @@ def _collection_roots(meta_graph: MetaGraphDef) -> list[str]:
 
 def _collection_names(meta_graph: MetaGraphDef, names: Iterable[str]) -> list[str]:
     """Op names the items of collections ``names`` refer to."""
-    from metainspect.collection_items import decode_collection
+    from metainspect.graph.collections import decode_collection
 
     found: list[str] = []
     for name in sorted(names):
@@ -206,7 +206,7 @@ def _collection_names(meta_graph: MetaGraphDef, names: Iterable[str]) -> list[st
 
 
 def _training_seeds(meta_graph: MetaGraphDef, graph: _Graph) -> set[str]:
-    from metainspect.graph_roles import is_training_op
+    from metainspect.graph.roles import is_training_op
 
     seeds = {node.name for node in meta_graph.graph_def.node
              if is_training_op(node.op) or node.op in SUMMARY_OPS or _in_gradients_scope(node.name)}
@@ -227,7 +227,7 @@ def _optimizer_variables(meta_graph: MetaGraphDef, graph: _Graph, training: set[
     Writes (initialisers, restores, Adam's power updates), initialisation checks and the saver
     are not uses; ``global_step`` is never an optimizer variable.
     """
-    from metainspect.model import VARIABLE_OPS
+    from metainspect.graph.model import VARIABLE_OPS
 
     scope = _saver_scope(meta_graph)
     protected = {var for var, _ in _variable_defs(meta_graph, ["global_step"])}

@@ -125,7 +125,7 @@ def rewrite_meta_graph(meta_graph: MetaGraphDef, visit: Visitor, log: ChangeLog)
 
 
 def _rewrite_collection(meta_graph: MetaGraphDef, name: str, visit: Visitor, log: ChangeLog) -> None:
-    from metainspect.collection_items import decode_collection
+    from metainspect.graph.collections import decode_collection
 
     collection = meta_graph.collection_def[name]
     kind = collection.WhichOneof("kind")

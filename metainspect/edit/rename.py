@@ -1,6 +1,6 @@
 """``--rename OLD=NEW``: rename nodes and every reference to them, checkpoint keys included.
 
-One :class:`~metainspect.renames.Renamer` (the rules ``rewrite --rename`` applies to a
+One :class:`~metainspect.checkpoint.renames.Renamer` (the rules ``rewrite --rename`` applies to a
 checkpoint) renames node names, data and control inputs (``^x``, ``x:1``), colocation
 ``loc:@x`` attrs, a variable's own ``shared_name``, while-loop frame names, every collection,
 saver, signature and asset reference (see :mod:`metainspect.edit.references`), and the saver's
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.edit.names import is_valid_node_name, rename_reference
+from metainspect.graph.names import is_valid_node_name, rename_reference
 from metainspect.errors import MetainspectError
-from metainspect.renames import Rename, Renamer
+from metainspect.checkpoint.renames import Rename, Renamer
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog
-from metainspect.edit.names import output_index, split_reference
+from metainspect.graph.names import output_index, split_reference
 from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.graph_pb2 import GraphDef
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 SAVE_OPS = {"SaveV2": "dtypes", "SaveSlices": "T", "Save": "T"}  # op -> attr listing saved dtypes
 RESTORE_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
@@ -50,7 +50,7 @@ def _const_behind(nodes: dict[str, NodeDef], ref: str) -> NodeDef | None:
 
 def strings(const: NodeDef) -> list[str]:
     """The values of a string Const, decoded."""
-    from metainspect.tensor_proto import to_numpy
+    from metainspect.formats.tensor_proto import to_numpy
 
     return [v.decode("utf-8", "replace") for v in to_numpy(const.attr["value"].tensor).flat]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from metainspect.attrs import Shape
+from metainspect.graph.attrs import Shape
 from metainspect.edit.changes import ChangeLog, log_for
 from metainspect.errors import MetainspectError
 
@@ -48,9 +48,9 @@ def set_shape(meta_graph: MetaGraphDef, name: str, shape: Shape, log: ChangeLog 
     default of a PlaceholderWithDefault does not fit the new shape. Shapes downstream are left
     to TensorFlow, which infers them again when it imports the graph.
     """
-    from metainspect.attrs import shape_to_list
-    from metainspect.edit.names import split_reference
-    from metainspect.model import PLACEHOLDER_OPS
+    from metainspect.graph.attrs import shape_to_list
+    from metainspect.graph.names import split_reference
+    from metainspect.graph.model import PLACEHOLDER_OPS
 
     log = log_for(log, "set-shape")
     name = split_reference(name)[1]

@@ -10,8 +10,8 @@ from metainspect.errors import MetainspectError
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef, TensorInfo
 
-    from metainspect.model import Model
-    from metainspect.tensor_types import OutputSpec
+    from metainspect.graph.model import Model
+    from metainspect.graph.outputs import OutputSpec
 
 PREDICT = "tensorflow/serving/predict"
 CLASSIFY = "tensorflow/serving/classify"
@@ -61,8 +61,8 @@ def add_signature(meta_graph: MetaGraphDef, name: str, inputs: dict[str, str], o
 
 
 def _spec(model: Model, tensor: str) -> OutputSpec:
-    from metainspect.edit.names import tensor_name
-    from metainspect.tensor_types import output_spec
+    from metainspect.graph.names import tensor_name
+    from metainspect.graph.outputs import output_spec
 
     try:
         return output_spec(model, tensor_name(tensor))
@@ -71,7 +71,7 @@ def _spec(model: Model, tensor: str) -> OutputSpec:
 
 
 def _fill(info: TensorInfo, spec: OutputSpec) -> None:
-    from metainspect import dtypes
+    from metainspect.formats import dtypes
 
     info.name = spec.tensor
     if spec.dtype:

@@ -3,7 +3,7 @@
 A ``.meta`` stays a MetaGraphDef, a GraphDef a GraphDef, a SavedModel a SavedModel (all its
 meta graphs, the edited one replaced); binary stays binary and text stays text. A SavedModel
 named by its directory is written as a new directory with everything else copied unchanged.
-Every write goes through :mod:`metainspect.atomic`; nothing is written over an input unless
+Every write goes through :mod:`metainspect.formats.atomic`; nothing is written over an input unless
 asked, and then only after a backup copy exists.
 """
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
     from metainspect.formats.graph_file import GraphFile
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 #: a SavedModel's record of checksums over saved_model.pb: stale once the graph changes
 FINGERPRINT_FILE = "fingerprint.pb"
@@ -64,7 +64,7 @@ class EditTarget:
 
     def model(self) -> Model:
         """A fresh query model over the meta graph as it is now."""
-        from metainspect.model import Model
+        from metainspect.graph.model import Model
 
         return Model(self.path, self.graph.kind, self.graph.encoding, self.meta_graph,
                      [list(mg.meta_info_def.tags) for mg in self.graph.meta_graphs],
@@ -101,7 +101,7 @@ class WriteResult:
 
 def model_of(meta_graph: MetaGraphDef) -> Model:
     """A query model over a meta graph held in memory (computed afresh on each call)."""
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
     return Model("", "meta_graph", "binary", meta_graph, [list(meta_graph.meta_info_def.tags)])
 
@@ -109,8 +109,8 @@ def model_of(meta_graph: MetaGraphDef) -> Model:
 def open_target(path: str | os.PathLike[str], tags: list[str] | None = None) -> EditTarget:
     """Read the graph ``path`` names (file, SavedModel directory or checkpoint prefix)."""
     from metainspect.formats.graph_file import SAVED_MODEL, read_graph_file
-    from metainspect.locate import find_graph_file
-    from metainspect.model import _choose_meta_graph
+    from metainspect.formats.detect import find_graph_file
+    from metainspect.graph.model import _choose_meta_graph
 
     source = os.fspath(path)
     graph = read_graph_file(find_graph_file(source))
@@ -126,7 +126,7 @@ def write_output(target: EditTarget, out: str | os.PathLike[str], changed: bool)
     Refuses to write over the input. ``changed`` says whether the graph differs from the input:
     a SavedModel's ``fingerprint.pb`` is copied only when it does not.
     """
-    from metainspect import atomic
+    from metainspect.formats import atomic
 
     out = os.fspath(out)
     with _reporting_os_errors(out):
@@ -150,7 +150,7 @@ def _reporting_os_errors(path: str) -> Iterator[None]:
 
 
 def _write_saved_model_dir(target: EditTarget, out: str, changed: bool) -> WriteResult:
-    from metainspect import atomic
+    from metainspect.formats import atomic
 
     source = os.path.abspath(target.saved_model_dir or "")
     final = os.path.abspath(out)
@@ -196,7 +196,7 @@ def write_in_place(target: EditTarget) -> WriteResult:
 
     In a SavedModel directory the stale ``fingerprint.pb`` is moved aside the same way.
     """
-    from metainspect import atomic
+    from metainspect.formats import atomic
     from metainspect.formats.graph_file import SAVED_MODEL
 
     if target.checkpoint_renames and target.variables_prefix is not None:

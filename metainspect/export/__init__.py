@@ -90,7 +90,7 @@ def export(model: str, *, out: str | None = None, frozen: str | None = None, opt
         result.saved_model = os.path.abspath(out)
         result.assets = [asset.filename for asset in plan.assets]
     if frozen is not None and frozen_data is not None:
-        from metainspect.atomic import write_bytes
+        from metainspect.formats.atomic import write_bytes
 
         write_bytes(frozen, frozen_data)
         result.frozen = os.path.abspath(frozen)
@@ -100,7 +100,7 @@ def export(model: str, *, out: str | None = None, frozen: str | None = None, opt
 def _refuse_graphless(model: str) -> None:
     """A TF2 checkpoint has no graph to export: say what to do instead of "no graph found"."""
     from metainspect.checkpoint import open_checkpoint
-    from metainspect.locate import find_graph_file
+    from metainspect.formats.detect import find_graph_file
 
     try:
         find_graph_file(model)
@@ -130,7 +130,7 @@ def export_frozen(model: str, out: str, options: ExportOptions = ExportOptions()
 
 
 def _write_saved_model(plan: ExportPlan, out: str, engine: str, progress: Progress) -> None:
-    from metainspect.atomic import new_directory
+    from metainspect.formats.atomic import new_directory
 
     if engine == "pure":
         _require_restorable(plan)
@@ -165,7 +165,7 @@ def _frozen_graph(plan: ExportPlan, engine: str, result: ExportResult, progress:
     """The serialized frozen GraphDef; its size and inputs are recorded in ``result``."""
     from tensorboard.compat.proto.graph_pb2 import GraphDef
 
-    from metainspect.model import PLACEHOLDER_OPS
+    from metainspect.graph.model import PLACEHOLDER_OPS
 
     outputs = list(plan.outputs.values())
     if engine == "tf":
@@ -176,7 +176,7 @@ def _frozen_graph(plan: ExportPlan, engine: str, result: ExportResult, progress:
     else:
         from metainspect.checkpoint import open_checkpoint
         from metainspect.export.freeze import freeze
-        from metainspect.model import Model
+        from metainspect.graph.model import Model
 
         edited = Model(plan.model.path, plan.model.kind, plan.model.encoding, plan.meta_graph, plan.model.all_tags)
         checkpoint = open_checkpoint(plan.checkpoint) if plan.checkpoint is not None else None
@@ -214,7 +214,7 @@ def _result(plan: ExportPlan, engine: str, options: ExportOptions) -> ExportResu
 
 
 def _spec_json(model: Any, tensor: str) -> dict[str, Any]:
-    from metainspect.tensor_types import output_spec
+    from metainspect.graph.outputs import output_spec
 
     try:
         spec = output_spec(model, tensor)

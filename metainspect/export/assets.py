@@ -18,7 +18,7 @@ from metainspect.formats.graph_file import SAVED_MODEL
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 ASSET_FILEPATHS = "asset_filepaths"
 SAVED_MODEL_ASSETS = "saved_model_assets"
@@ -70,7 +70,7 @@ def _graph_assets(model: Model) -> list[Asset]:
 
 
 def _const_path(model: Model, tensor: str) -> str:
-    from metainspect.tensor_proto import to_numpy
+    from metainspect.formats.tensor_proto import to_numpy
 
     node = model.node(tensor)
     if node is None or node.op != "Const" or "value" not in node.proto.attr:

@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metainspect import dtypes
+from metainspect.formats import dtypes
 from metainspect.errors import MetainspectError
 from metainspect.export.progress import Progress, silent
 from metainspect.formats.graph_file import PROTOBUF_LIMIT
-from metainspect.model import op_name
+from metainspect.graph.model import op_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tensorboard.compat.proto.op_def_pb2 import OpDef
 
     from metainspect.checkpoint import Checkpoint
-    from metainspect.model import Model, Variable
+    from metainspect.graph.model import Model, Variable
 
 REF_VARIABLE_OPS = frozenset({"VariableV2", "Variable", "AutoReloadVariable"})
 RESOURCE_VARIABLE_OPS = frozenset({"VarHandleOp"})
@@ -222,7 +222,7 @@ class _VariableValues:
 
 
 def _make_const(out: NodeDef, variable: NodeDef, value: np.ndarray) -> None:
-    from metainspect.tensor_encode import encode
+    from metainspect.formats.tensor_proto import encode
 
     dtype = dtypes.from_enum(variable.attr["dtype"].type)
     out.name = variable.name
@@ -263,7 +263,7 @@ def _rewire_resource_read(node: NodeDef, variables: set[str], graph_def: GraphDe
 def _int32_scalar(value: int):  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from metainspect.tensor_encode import encode
+    from metainspect.formats.tensor_proto import encode
 
     return encode(np.array(value, dtype=np.int32))
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from metainspect.check import Finding, Report
     from metainspect.check.signature import Proposal
     from metainspect.export.assets import Asset
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 SERVING_DEFAULT = "serving_default"
 SERVE = "serve"
@@ -101,7 +101,7 @@ def plan_export(model: str, options: ExportOptions, *, signature: bool = True) -
     from metainspect.check import run_checks
     from metainspect.edit import add_signature, clear_devices, set_tags
     from metainspect.export.assets import find_assets
-    from metainspect.model import load_model
+    from metainspect.graph.model import load_model
 
     model_tags = list(options.model_tags) if options.model_tags else None
     report = run_checks(model, options.checkpoint, dict(options.inputs) or None, dict(options.outputs) or None,

@@ -18,14 +18,14 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from metainspect import dtypes
+from metainspect.formats import dtypes
 from metainspect.errors import MetainspectError, WrongKindError
 from metainspect.export.progress import Progress, silent
 from metainspect.export.tf_engine import first_line, import_tensorflow
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
-    from metainspect.object_graph import ObjectGraph
+    from metainspect.checkpoint.object_graph import ObjectGraph
 
 SERVE = "serve"
 
@@ -100,7 +100,7 @@ def export_from_factory(checkpoint: str, out: str, factory: str, input_specs: li
     Returns a summary: ``{"saved_model", "checkpoint", "attached_as", "signature_name", "inputs",
     "outputs", "variables", "left_in_checkpoint"}``.
     """
-    from metainspect.atomic import new_directory
+    from metainspect.formats.atomic import new_directory
     from metainspect.checkpoint import open_checkpoint
 
     if tuple(tags) != (SERVE,):
@@ -210,7 +210,7 @@ def _attach(tf: Any, model: Any, prefix: str, graph: ObjectGraph) -> tuple[str |
 
 def _unused_model_keys(graph: ObjectGraph, matched: set[int]) -> list[str]:
     """Model values (not optimizer state or counters) of objects TF did not match."""
-    from metainspect.variable_roles import MODEL, classify
+    from metainspect.checkpoint.roles import MODEL, classify
 
     return [attribute.checkpoint_key for node in graph.nodes if node.id not in matched
             for attribute in node.attributes if classify(attribute.checkpoint_key, graph) == MODEL]
@@ -220,7 +220,7 @@ def _model_paths(graph: ObjectGraph, attached: str | None) -> dict[int, str]:
     """Object paths inside the attached model (Keras 3 keys its weights under the optimizer)."""
     from collections import deque
 
-    from metainspect.object_graph import escape
+    from metainspect.checkpoint.object_graph import escape
 
     start = dict(graph.nodes[0].children).get(attached) if attached else 0
     if start is None:
@@ -274,7 +274,7 @@ def _unused_message(ckpt: Checkpoint, graph: ObjectGraph, unused: list[str],
 
 def _role_counts(graph: ObjectGraph, matched: set[int]) -> dict[str, int]:
     """How many checkpoint values were left unused, by role (optimizer, bookkeeping)."""
-    from metainspect.variable_roles import classify
+    from metainspect.checkpoint.roles import classify
 
     counts: dict[str, int] = {}
     for node in graph.nodes:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from metainspect.errors import MetainspectError
 from metainspect.export.assets import SAVED_MODEL_ASSETS, Asset
 from metainspect.export.progress import Progress, silent
-from metainspect.model import op_name
+from metainspect.graph.model import op_name
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
-from metainspect import crc, dtypes
+from metainspect.formats import crc, dtypes
 from metainspect.errors import CorruptError, NotFoundError, WrongKindError
 from metainspect.formats import slices
 from metainspect.formats.table import Table, map_file, release
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
-from metainspect.wire import WireError, read_varint
+from metainspect.formats.wire import WireError, read_varint
 
 if TYPE_CHECKING:
     import numpy as np

@@ -9,7 +9,7 @@ numbered in the order they were started, and a partitioned tensor's full entry n
 first shard holding one of its slices, as ``MergeBundles`` does.
 
 Everything is written beside the target under temporary names, fsynced, and renamed at the
-end, data shards first and the index last (through :func:`metainspect.atomic.replacing`): a
+end, data shards first and the index last (through :func:`metainspect.formats.atomic.replacing`): a
 reader never sees an index whose data is incomplete, even after a crash. ``sync=False`` skips
 the fsyncs, as TensorFlow's own writer does: the renames still keep readers from partial
 files, but after a power cut a named file may lack data (its CRCs then fail on read). The data
@@ -36,11 +36,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
-from metainspect import atomic, crc, dtypes
+from metainspect.formats import atomic, crc, dtypes
 from metainspect.formats import slices
 from metainspect.formats.bundle import data_file_name
 from metainspect.formats.table_writer import TableBuilder
-from metainspect.wire import BytesLike, encode_varint
+from metainspect.formats.wire import BytesLike, encode_varint
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats.table import MAGIC as TABLE_MAGIC
-from metainspect.wire import WireError, iter_fields
+from metainspect.formats.wire import WireError, iter_fields
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef

@@ -16,9 +16,9 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from metainspect import crc
+from metainspect.formats import crc
 from metainspect.errors import CorruptError, NotFoundError
-from metainspect.wire import BytesLike, WireError, read_varint
+from metainspect.formats.wire import BytesLike, WireError, read_varint
 
 FOOTER_SIZE = 48
 TRAILER_SIZE = 5

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from metainspect import crc
+from metainspect.formats import crc
 from metainspect.formats.table import FOOTER_SIZE, MAGIC, NO_COMPRESSION
-from metainspect.wire import encode_varint
+from metainspect.formats.wire import encode_varint
 
 #: TensorFlow's ``table::Options`` defaults (``table_options.h``)
 BLOCK_SIZE = 262144

@@ -21,12 +21,12 @@ from metainspect.formats import slices
 from metainspect.formats.bundle import CONSUMER_VERSION, TensorCorruptError, dtype_of, shape_of
 from metainspect.formats.table import Table
 from metainspect.proto.saved_tensor_slice_pb2 import SavedTensorSlices
-from metainspect.wire import WireError, iter_fields
+from metainspect.formats.wire import WireError, iter_fields
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from metainspect.dtypes import DType
+    from metainspect.formats.dtypes import DType
 
 #: TensorProto field holding the values of each dtype in a V1 record
 _VALUE_FIELDS = {

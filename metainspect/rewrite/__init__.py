@@ -41,14 +41,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from metainspect import crc, dtypes
+from metainspect.formats import crc, dtypes
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError
 from metainspect.formats import slices
 from metainspect.formats.bundle import Bundle, TensorCorruptError, crc_mismatch, dtype_of, shape_of
 from metainspect.formats.bundle_writer import BundleFiles, BundleWriter, encode_strings, starts_new_shard
-from metainspect.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
-from metainspect.renames import Rename, Renamer
-from metainspect.variable_roles import OPTIMIZER, classify
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
+from metainspect.checkpoint.renames import Rename, Renamer
+from metainspect.checkpoint.roles import OPTIMIZER, classify
 
 if TYPE_CHECKING:
     import numpy as np
@@ -293,7 +293,7 @@ class _Input:
 
     @classmethod
     def open(cls, source: str) -> _Input:
-        from metainspect.checkpoint import resolve
+        from metainspect.checkpoint.reader import resolve
         from metainspect.formats.v1 import V1Checkpoint
 
         target = resolve(os.fspath(source))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from metainspect.wire import BytesLike
+from metainspect.formats.wire import BytesLike
 
 MASK_DELTA = 0xA282EAD8
 _crc32c: Callable[..., int] | None = None

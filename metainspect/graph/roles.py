@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from metainspect.model import Node
+    from metainspect.graph.model import Node
 
 #: ops that never are a model output
 AUXILIARY_OPS = frozenset({

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from metainspect import dtypes
-from metainspect.tensor_proto import element_count, shape_of, to_numpy
+from metainspect.formats import dtypes
+from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.attr_value_pb2 import AttrValue

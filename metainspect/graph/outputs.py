@@ -15,11 +15,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from metainspect import dtypes
-from metainspect.attrs import Shape, shape_to_list
+from metainspect.formats import dtypes
+from metainspect.graph.attrs import Shape, shape_to_list
 
 if TYPE_CHECKING:
-    from metainspect.model import Model, Node
+    from metainspect.graph.model import Model, Node
 
 #: one output arg: (fixed dtype enum or 0, type_attr, number_attr, type_list_attr)
 OutputArg = tuple[int, str, str, str]
@@ -140,7 +140,7 @@ def outputs_of(model: Model, node_name: str) -> list[OutputSpec] | None:
 
 def _own_shape(model: Model, node: Node) -> Shape:
     """The shape a Placeholder declares or a Const holds."""
-    from metainspect.model import PLACEHOLDER_OPS
+    from metainspect.graph.model import PLACEHOLDER_OPS
 
     if node.op in PLACEHOLDER_OPS:
         return model._placeholder_shape(node)

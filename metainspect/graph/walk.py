@@ -6,7 +6,7 @@ GraphDefs serialized inside attributes (``tf.data`` graphs held in string consta
 :func:`ancestors` walks backwards from output tensors through data and control inputs, stopping
 at fed tensors; :func:`feeds_needed` names the placeholders an output cannot be computed
 without; :func:`forward_masks` propagates "depends on" bits forward. Everything is linear in the
-graph size and built once per :class:`~metainspect.model.Model` (:func:`index_of`).
+graph size and built once per :class:`~metainspect.graph.model.Model` (:func:`index_of`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from metainspect.check.op_registry import stock_registry
-from metainspect.model import PLACEHOLDER_OPS, VARIABLE_OPS, Function, Node, op_name
+from metainspect.graph.ops import stock_registry
+from metainspect.graph.model import PLACEHOLDER_OPS, VARIABLE_OPS, Function, Node, op_name
 
 if TYPE_CHECKING:
-    from metainspect.model import Model
+    from metainspect.graph.model import Model
 
 T = TypeVar("T")
 

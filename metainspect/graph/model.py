@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from metainspect import dtypes
-from metainspect.attrs import Shape, attr_value, shape_to_list
+from metainspect.formats import dtypes
+from metainspect.graph.attrs import Shape, attr_value, shape_to_list
 from metainspect.errors import WrongKindError
 from metainspect.formats.graph_file import GRAPH_DEF, SAVED_MODEL, read_graph_file
-from metainspect.tensor_proto import element_count, shape_of, to_numpy
-from metainspect.locate import find_graph_file
+from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
+from metainspect.formats.detect import find_graph_file
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef, TensorInfo
@@ -329,13 +329,13 @@ class Model:
     # -- collections -------------------------------------------------------------------------
     def collections(self) -> list[Collection]:
         """Every collection, sorted by name, items decoded."""
-        from metainspect.collection_items import decode_collection
+        from metainspect.graph.collections import decode_collection
 
         return [decode_collection(name, self.meta_graph.collection_def[name])
                 for name in sorted(self.meta_graph.collection_def)]
 
     def collection(self, name: str) -> Collection | None:
-        from metainspect.collection_items import decode_collection
+        from metainspect.graph.collections import decode_collection
 
         if name not in self.meta_graph.collection_def:
             return None
@@ -453,7 +453,7 @@ class Model:
         )
 
     def _object_graph_variables(self) -> list[Variable]:
-        from metainspect.object_graph import object_paths
+        from metainspect.checkpoint.object_graph import object_paths
 
         graph = self.meta_graph.object_graph_def
         paths = object_paths(graph)
@@ -489,7 +489,7 @@ class Model:
 
     def likely_outputs(self) -> list[Node]:
         """Sink nodes that look like model outputs rather than training or bookkeeping ops."""
-        from metainspect.graph_roles import is_auxiliary
+        from metainspect.graph.roles import is_auxiliary
 
         consumed = self.consumers()
         scope = self.saver_scope()

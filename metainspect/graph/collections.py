@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
 
-    from metainspect.model import Collection
+    from metainspect.graph.model import Collection
 
 #: type URL suffix (and bytes_list collection names) -> callable returning the message class
 _KNOWN_ANY = {"tensorflow.AssetFileDef": ("tensorboard.compat.proto.meta_graph_pb2", "AssetFileDef")}
@@ -20,7 +20,7 @@ def _proto_class(module: str, name: str) -> type:
 
 
 def _bytes_item_class(collection_name: str) -> tuple[str, str] | None:
-    from metainspect.model import VARIABLE_COLLECTIONS
+    from metainspect.graph.model import VARIABLE_COLLECTIONS
 
     if collection_name in VARIABLE_COLLECTIONS:
         return ("tensorboard.compat.proto.variable_pb2", "VariableDef")
@@ -34,7 +34,7 @@ def _bytes_item_class(collection_name: str) -> tuple[str, str] | None:
 
 def decode_collection(name: str, collection: CollectionDef) -> Collection:
     """A :class:`Collection` with items as node names, protos, strings or numbers."""
-    from metainspect.model import Collection
+    from metainspect.graph.model import Collection
 
     kind = collection.WhichOneof("kind") or "empty"
     if kind == "empty":

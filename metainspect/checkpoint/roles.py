@@ -22,7 +22,7 @@ import re
 import weakref
 from collections import deque
 
-from metainspect.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 
 MODEL, OPTIMIZER, BOOKKEEPING = "model", "optimizer", "bookkeeping"
 

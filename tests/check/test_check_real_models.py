@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REAL_MODELS, run_cli
 from metainspect.check import run_checks
 from metainspect.formats.detect import find_graph_file
+
+from helpers.cli import Cli
+from helpers.paths import REAL_MODELS
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,11 @@ def test_every_graph_in_real_models_is_covered(real_models: Path) -> None:
     assert graphs == covered
 
 
-def test_a_checkpoint_without_graph_cannot_be_checked() -> None:
+def test_a_checkpoint_without_graph_cannot_be_checked(cli: Cli) -> None:
     """Keras 2 save_weights output: weights only, so there is nothing to check it against (exit 2)."""
     if not REAL_MODELS.is_dir():
         pytest.skip("../shared/real_models not present")
-    result = run_cli("check", str(REAL_MODELS / "AdhamGhoname_SDFApproximation" / "monkj64x8.wgts"))
+    result = cli("check", str(REAL_MODELS / "AdhamGhoname_SDFApproximation" / "monkj64x8.wgts"))
     assert result.code == 2 and "no .meta graph beside it" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.key_matching import KeyMatcher, rename_rule, scope_move
 from metainspect.check.restore import OBJECT_GRAPH, SAVER, VARIABLES, check_restore, parse_spec, restore_plan
 from metainspect.checkpoint import open_checkpoint
-from metainspect.graph.model import load_model
 from metainspect.checkpoint.renames import Renamer
+from metainspect.graph.model import load_model
+
+from helpers.paths import SAMPLES
 
 CHECK = SAMPLES / "check"
 FIXTURES = sorted(p.parent.name for p in CHECK.glob("*/golden.json"))

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.restore import SAVER, VARIABLES, restore_plan
 from metainspect.check.saver import check_saver
 from metainspect.checkpoint import open_checkpoint
 from metainspect.graph.model import Model, load_model
+
+from helpers.paths import SAMPLES
 
 CHECK = SAMPLES / "check"
 

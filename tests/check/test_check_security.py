@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.walk import nested_graph_defs, parse_graph_def
 from metainspect.check.security import check_security
 from metainspect.graph.model import Model, Node, load_model
+from metainspect.graph.walk import nested_graph_defs, parse_graph_def
+
+from helpers.paths import SAMPLES
 
 CHECK = SAMPLES / "check"
 UNSAFE = CHECK / "unsafe_ops" / "model.meta"

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.ops import stock_registry
 from metainspect.check.security import check_security
 from metainspect.check.serving import check_serving, device_kind
 from metainspect.check.signature import check_signature
 from metainspect.graph.model import Model, load_model
+from metainspect.graph.ops import stock_registry
+
+from helpers.paths import SAMPLES
 
 CHECK = SAMPLES / "check"
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.signature import Proposal, _keyed_tensors, check_signature, propose, shapes_compatible
 from metainspect.graph.model import load_model
+
+from helpers.paths import SAMPLES
 
 IO = SAMPLES / "check"
 SERVING = "tensorflow_serving"
@@ -68,7 +69,7 @@ def test_mlp_proposes_x_to_prediction_probs_logits_leaving_out_the_loss() -> Non
     assert proposal.inputs == {"x": "x:0"}
     assert proposal.optional_inputs == {"keep_prob": "keep_prob:0"}
     assert set(proposal.outputs) == {"prediction", "probs", "logits"}
-    assert list(proposal.outputs)[0] == "prediction"
+    assert next(iter(proposal.outputs)) == "prediction"
     assert proposal.unambiguous and proposal.confidence == "medium"  # something (the loss) was left out
     by_tensor = {c.tensor: c for c in proposal.candidates}
     assert by_tensor["loss:0"].score < 0 and "labels" in " ".join(by_tensor["loss:0"].reasons)

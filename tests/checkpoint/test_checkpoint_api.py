@@ -15,14 +15,14 @@ import pytest
 from tensorboard.compat.proto.trackable_object_graph_pb2 import TrackableObjectGraph
 
 from metainspect.checkpoint import CorruptTensor, TensorInfo, TensorLocation, open_checkpoint
-from metainspect.errors import CorruptError, NotFoundError, WrongKindError
 from metainspect.checkpoint.object_graph import ObjectGraph
 from metainspect.checkpoint.roles import classify
-from test_bundle import entry, header, string_bytes, write_bundle
-from test_table import TF_INDEX, build_table, masked_crc
-from test_v1 import data_entry, meta_entry, write_v1
+from metainspect.errors import CorruptError, NotFoundError, WrongKindError
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_meta"
+from helpers.bundle import entry, header, string_bytes, write_bundle
+from helpers.paths import SAMPLES
+from helpers.table import TF_INDEX, build_table, masked_crc
+from helpers.v1 import data_entry, meta_entry, write_v1
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_v1_input_forms(v1_sharded: Path, tmp_path: Path) -> None:
             assert ckpt.keys() == ["v0", "v1"] and ckpt.index_file is None
             np.testing.assert_array_equal(ckpt.get("v1"), [1, 1.5])
     (v1_sharded / "m.ckpt-00000-of-00002").unlink()
-    with pytest.raises(NotFoundError, match="m.ckpt-00000-of-00002"):
+    with pytest.raises(NotFoundError, match=r"m.ckpt-00000-of-00002"):
         open_checkpoint(v1_sharded / "m.ckpt-00001-of-00002")
     single = write_v1(tmp_path / "single", [meta_entry("x", 1, (), [[]])], [data_entry("x", [], float_val=[2.0])])
     with open_checkpoint(single) as ckpt:
@@ -76,7 +76,7 @@ def test_directory_forms(v2: Path, tmp_path: Path) -> None:
     with open_checkpoint(saved_model) as ckpt:
         assert ckpt.prefix == str(saved_model / "variables" / "variables")
     write_bundle(tmp_path / "other", {})
-    with pytest.raises(WrongKindError, match="holds 2 checkpoints.*model.ckpt-1000.*other"):
+    with pytest.raises(WrongKindError, match=r"holds 2 checkpoints.*model.ckpt-1000.*other"):
         open_checkpoint(tmp_path)
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "C:\\\\runs\\\\other"\n')
     with open_checkpoint(tmp_path) as ckpt:
@@ -92,10 +92,10 @@ def test_directory_forms(v2: Path, tmp_path: Path) -> None:
 
 def test_graphs_and_missing_paths(v2: Path, tmp_path: Path) -> None:
     Path(f"{v2}.meta").write_bytes(b"\x0a\x00")
-    with pytest.raises(WrongKindError, match="graph.*metainspect nodes"):
+    with pytest.raises(WrongKindError, match=r"graph.*metainspect nodes"):
         open_checkpoint(f"{v2}.meta")
     Path(tmp_path / "only.meta").write_bytes(b"\x0a\x00")
-    with pytest.raises(WrongKindError, match="only a graph.*metainspect nodes"):
+    with pytest.raises(WrongKindError, match=r"only a graph.*metainspect nodes"):
         open_checkpoint(tmp_path / "only")
     with pytest.raises(NotFoundError, match="no checkpoint here"):
         open_checkpoint(tmp_path / "nothing")
@@ -103,7 +103,7 @@ def test_graphs_and_missing_paths(v2: Path, tmp_path: Path) -> None:
     with pytest.raises(CorruptError, match="bad magic"):
         open_checkpoint(tmp_path / "junk")
     Path(tmp_path / "lonely.data-00000-of-00001").write_bytes(b"")
-    with pytest.raises(NotFoundError, match="lonely.index"):
+    with pytest.raises(NotFoundError, match=r"lonely.index"):
         open_checkpoint(tmp_path / "lonely.data-00000-of-00001")
 
 

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from metainspect.checkpoint import open_checkpoint
-from metainspect.errors import NotFoundError
 from metainspect.checkpoint.roles import classify
+from metainspect.errors import NotFoundError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real_models"
+from helpers.paths import REAL_MODELS
+
+REAL = REAL_MODELS
 
 # directory -> (format, prefix basename, tensors, {role: count}, note expected)
 CASES = {

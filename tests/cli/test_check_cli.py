@@ -9,17 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, run_cli
 from metainspect.check import Finding, Report, run_checks
 from metainspect.check.findings import ERROR, INFO, WARNING
 from metainspect.cli.check_command import SHOWN_PER_ID, parse_endpoints, report_lines
+
+from helpers.cli import Cli
+from helpers.paths import SAMPLES
 
 CHECK = SAMPLES / "check"
 RENAMED = str(CHECK / "renamed_scope" / "model.meta")
 
 
-def test_report_groups_by_severity_and_ends_with_the_verdict() -> None:
-    result = run_cli("check", RENAMED)
+def test_report_groups_by_severity_and_ends_with_the_verdict(cli: Cli) -> None:
+    result = cli("check", RENAMED)
     assert result.code == 1, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("model:      ") and lines[1].endswith("model.ckpt (V2)")
@@ -36,8 +38,8 @@ def test_report_groups_by_severity_and_ends_with_the_verdict() -> None:
     assert lines[-1] == "NOT READY: 4 errors, 4 warnings"
 
 
-def test_json_document() -> None:
-    result = run_cli("check", RENAMED, "--json")
+def test_json_document(cli: Cli) -> None:
+    result = cli("check", RENAMED, "--json")
     assert result.code == 1
     doc = result.json()
     assert doc["schema_version"] == 1 and doc["ready"] is False and doc["exit_code"] == 1
@@ -50,44 +52,44 @@ def test_json_document() -> None:
     assert doc["proposal"]["outputs"]  # the signature check's proposal rides along
 
 
-def test_ready_pair_exits_zero() -> None:
-    result = run_cli("check", str(CHECK / "partitioned_mismatch" / "model.meta"))
+def test_ready_pair_exits_zero(cli: Cli) -> None:
+    result = cli("check", str(CHECK / "partitioned_mismatch" / "model.meta"))
     assert result.code == 0 and result.stdout.splitlines()[-1].startswith("READY: 0 errors")
 
 
-def test_strict_makes_warnings_fail() -> None:
+def test_strict_makes_warnings_fail(cli: Cli) -> None:
     """functions.meta has variables but no checkpoint beside it: a warning, not an error."""
     path = str(SAMPLES / "functions" / "functions.meta")
     report = run_checks(path)
     assert report.errors == 0 and any(f.id == "restore.no-checkpoint" for f in report.findings)
-    assert run_cli("check", path).code == 0
-    strict = run_cli("check", path, "--strict", "--json")
+    assert cli("check", path).code == 0
+    strict = cli("check", path, "--strict", "--json")
     assert strict.code == 1 and strict.json()["ready"] is False and strict.json()["strict"] is True
     assert strict.json()["verdict"].startswith("NOT READY (strict: warnings count)")
 
 
-def test_checkpoint_option_overrides_the_default() -> None:
-    fixed = run_cli("check", RENAMED, "--checkpoint", str(CHECK / "io_unambiguous" / "model.ckpt"), "--json").json()
+def test_checkpoint_option_overrides_the_default(cli: Cli) -> None:
+    fixed = cli("check", RENAMED, "--checkpoint", str(CHECK / "io_unambiguous" / "model.ckpt"), "--json").json()
     assert fixed["checkpoint"].endswith("io_unambiguous/model.ckpt")
     assert {f["subject"] for f in fixed["findings"] if f["id"] == "restore.unused-key"} == {
         "hidden/bias", "hidden/kernel", "out/bias", "out/kernel"}
 
 
-def test_endpoints_are_passed_to_the_signature_check() -> None:
-    doc = run_cli("check", str(CHECK / "io_ambiguous" / "model.meta"), "--input", "a=a:0", "--input", "b=b:0",
+def test_endpoints_are_passed_to_the_signature_check(cli: Cli) -> None:
+    doc = cli("check", str(CHECK / "io_ambiguous" / "model.meta"), "--input", "a=a:0", "--input", "b=b:0",
                   "--output", "probs=probs:0", "--json").json()
     assert doc["proposal"]["source"] == "given"
     assert set(doc["proposal"]["inputs"]) == {"a", "b"} and set(doc["proposal"]["outputs"]) == {"probs"}
 
 
-def test_usage_errors_are_one_line_and_exit_2() -> None:
+def test_usage_errors_are_one_line_and_exit_2(cli: Cli) -> None:
     for args in (["--input", "x"], ["--output", "=y:0"], ["--input", "x=a:0", "--input", "x=b:0"]):
-        result = run_cli("check", RENAMED, *args)
+        result = cli("check", RENAMED, *args)
         assert result.code == 2 and result.stdout == ""
         assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("metainspect: --")
     for args in ([str(SAMPLES / "nope.meta")], [RENAMED, "--checkpoint", str(SAMPLES / "nope")],
                  [str(SAMPLES / "ckpt_tf2" / "ckpt-1")]):
-        result = run_cli("check", *args)
+        result = cli("check", *args)
         assert result.code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
 
 
@@ -115,12 +117,12 @@ def test_cli_start_up_does_not_import_the_checks() -> None:
     assert out.strip() == "[]"
 
 
-def test_a_corrupt_checkpoint_beside_the_graph_cannot_be_checked(tmp_path: Path) -> None:
+def test_a_corrupt_checkpoint_beside_the_graph_cannot_be_checked(tmp_path: Path, cli: Cli) -> None:
     for name in ("model.meta", "model.ckpt.index", "model.ckpt.data-00000-of-00001", "checkpoint"):
         shutil.copy(CHECK / "renamed_scope" / name, tmp_path / name)
     index = tmp_path / "model.ckpt.index"
     index.write_bytes(index.read_bytes()[:-20])
-    result = run_cli("check", str(tmp_path / "model.meta"))
+    result = cli("check", str(tmp_path / "model.meta"))
     assert result.code == 2 and result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
 
 

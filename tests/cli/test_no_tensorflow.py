@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import ROOT, SAMPLES
+from helpers.paths import ROOT, SAMPLES
 
 #: a child process that forbids tensorflow imports, runs each command, and reports
 RUNNER = textwrap.dedent("""

@@ -9,17 +9,33 @@ from pathlib import Path
 import pytest
 from google.protobuf import text_format
 
-from conftest import SAMPLES, run_cli
 from metainspect.edit import (
-    ChangeLog, EditSpec, NewSignature, add_signature, apply_edits, clear_devices, drop_collection, open_target,
-    parse_shape_assignment, prune_to, remove_signature, rename, set_shape, set_tags, strip_training, write_output,
+    ChangeLog,
+    EditSpec,
+    NewSignature,
+    add_signature,
+    apply_edits,
+    clear_devices,
+    drop_collection,
+    open_target,
+    parse_shape_assignment,
+    prune_to,
+    remove_signature,
+    rename,
+    set_shape,
+    set_tags,
+    strip_training,
+    write_output,
 )
-from metainspect.graph.names import split_reference
 from metainspect.edit.references import NAME, collect
 from metainspect.edit.saver_graph import strings
 from metainspect.errors import MetainspectError
 from metainspect.formats.graph_file import read_graph_file
 from metainspect.graph.model import load_model
+from metainspect.graph.names import split_reference
+
+from helpers.cli import Cli
+from helpers.paths import SAMPLES
 
 MLP = SAMPLES / "mlp" / "model.ckpt-3.meta"
 PINNED = SAMPLES / "check" / "device_pinned" / "model.meta"
@@ -70,9 +86,9 @@ def test_clear_devices_reaches_function_bodies_and_saved_variables() -> None:
     (SAMPLES / "frozen" / "frozen.pb", ["--clear-devices"]),
     (SAMPLES / "frozen" / "frozen.pbtxt", ["--clear-devices"]),
 ])
-def test_no_op_edit_is_proto_equal_in_the_same_encoding(tmp_path: Path, source: Path, edit: list[str]) -> None:
+def test_no_op_edit_is_proto_equal_in_the_same_encoding(tmp_path: Path, source: Path, edit: list[str], cli: Cli) -> None:
     out = tmp_path / source.name
-    result = run_cli("edit", str(source), "-o", str(out), *edit)
+    result = cli("edit", str(source), "-o", str(out), *edit)
     assert result.code == 0, result.stderr
     assert "0 changes" in result.stdout
     before, after = read_graph_file(source), read_graph_file(out)
@@ -82,70 +98,70 @@ def test_no_op_edit_is_proto_equal_in_the_same_encoding(tmp_path: Path, source: 
         text_format.Parse(out.read_text(), type(before.meta_graphs[0].graph_def)())
 
 
-def test_saved_model_directory_becomes_a_new_directory(tmp_path: Path) -> None:
+def test_saved_model_directory_becomes_a_new_directory(tmp_path: Path, cli: Cli) -> None:
     source = SAMPLES / "savedmodel_tf2"
     out = tmp_path / "copy"
-    assert run_cli("edit", str(source), "-o", str(out), "--set-tags", "serve").code == 0
+    assert cli("edit", str(source), "-o", str(out), "--set-tags", "serve").code == 0
     assert sorted(os.listdir(out)) == sorted(os.listdir(source))  # unchanged graph: fingerprint kept
     for rel in ("variables/variables.index", "variables/variables.data-00000-of-00001", "fingerprint.pb"):
         assert (out / rel).read_bytes() == (source / rel).read_bytes()
     assert read_graph_file(out / "saved_model.pb").meta_graphs == read_graph_file(source / "saved_model.pb").meta_graphs
 
     changed = tmp_path / "changed"
-    result = run_cli("edit", str(source), "-o", str(changed), "--clear-devices")
+    result = cli("edit", str(source), "-o", str(changed), "--clear-devices")
     assert result.code == 0, result.stderr
     assert not (changed / "fingerprint.pb").exists() and "fingerprint.pb not copied" in result.stdout
     assert (changed / "variables" / "variables.index").read_bytes() == (source / "variables" / "variables.index").read_bytes()
-    refused = run_cli("edit", str(source), "-o", str(changed), "--clear-devices")
+    refused = cli("edit", str(source), "-o", str(changed), "--clear-devices")
     assert refused.code == 2 and "already exists" in refused.stderr
 
 
-def test_saved_model_output_inside_the_input_is_refused(tmp_path: Path) -> None:
+def test_saved_model_output_inside_the_input_is_refused(tmp_path: Path, cli: Cli) -> None:
     source = tmp_path / "sm"
     shutil.copytree(SAMPLES / "savedmodel_tf2", source)
-    result = run_cli("edit", str(source), "-o", str(source / "inner"), "--clear-devices")
+    result = cli("edit", str(source), "-o", str(source / "inner"), "--clear-devices")
     assert result.code == 2 and "inside the input" in result.stderr
     assert not (source / "inner").exists()
 
 
-def test_never_over_the_input_without_in_place(tmp_path: Path) -> None:
+def test_never_over_the_input_without_in_place(tmp_path: Path, cli: Cli) -> None:
     model = tmp_path / "model.meta"
     shutil.copy(PINNED, model)
     original = model.read_bytes()
-    result = run_cli("edit", str(model), "-o", str(model), "--clear-devices")
+    result = cli("edit", str(model), "-o", str(model), "--clear-devices")
     assert result.code == 2 and "--in-place" in result.stderr
     assert model.read_bytes() == original
-    result = run_cli("edit", str(model), "--clear-devices")
+    result = cli("edit", str(model), "--clear-devices")
     assert result.code == 2 and model.read_bytes() == original
 
 
-def test_in_place_keeps_numbered_backups(tmp_path: Path) -> None:
+def test_in_place_keeps_numbered_backups(tmp_path: Path, cli: Cli) -> None:
     model = tmp_path / "model.meta"
     shutil.copy(PINNED, model)
     original = model.read_bytes()
-    result = run_cli("edit", str(model), "--in-place", "--clear-devices")
+    result = cli("edit", str(model), "--in-place", "--clear-devices")
     assert result.code == 0, result.stderr
     assert (tmp_path / "model.meta.bak").read_bytes() == original
     assert not [n for n in load_model(model).nodes() if n.device]
-    again = run_cli("edit", str(model), "--in-place", "--clear-devices")  # nothing left to change
+    again = cli("edit", str(model), "--in-place", "--clear-devices")  # nothing left to change
     assert again.code == 0 and "nothing to change" in again.stdout
     assert not (tmp_path / "model.meta.bak.1").exists()
-    run_cli("edit", str(model), "--in-place", "--set-tags", "serve")
+    cli("edit", str(model), "--in-place", "--set-tags", "serve")
     assert (tmp_path / "model.meta.bak.1").exists()
     assert (tmp_path / "model.meta.bak").read_bytes() == original
 
 
-def test_in_place_on_a_saved_model_moves_the_stale_fingerprint_aside(tmp_path: Path) -> None:
+def test_in_place_on_a_saved_model_moves_the_stale_fingerprint_aside(tmp_path: Path, cli: Cli) -> None:
     directory = tmp_path / "sm"
     shutil.copytree(SAMPLES / "savedmodel_tf2", directory)
-    assert run_cli("edit", str(directory), "--in-place", "--clear-devices").code == 0
+    assert cli("edit", str(directory), "--in-place", "--clear-devices").code == 0
     assert (directory / "saved_model.pb.bak").exists() and (directory / "fingerprint.pb.bak").exists()
     assert not (directory / "fingerprint.pb").exists()
 
 
-def test_plan_writes_nothing_and_lists_every_change(tmp_path: Path) -> None:
+def test_plan_writes_nothing_and_lists_every_change(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "out.meta"
-    result = run_cli("edit", str(PINNED), "-o", str(out), "--clear-devices", "--plan", "--json")
+    result = cli("edit", str(PINNED), "-o", str(out), "--clear-devices", "--plan", "--json")
     assert result.code == 0, result.stderr
     data = result.json()
     assert not out.exists() and data["written"] is False
@@ -153,7 +169,7 @@ def test_plan_writes_nothing_and_lists_every_change(tmp_path: Path) -> None:
     assert data["changes"][0] == {"operation": "clear-devices", "subject": "node w", "detail": "device /job:ps/task:0 cleared"}
 
 
-def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+def test_usage_errors_are_one_line(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "a_file").write_bytes(b"")  # a directory cannot be made under a file
     for args, message in [
         ((str(MLP), "-o", str(tmp_path / "x.meta")), "no edit given"),
@@ -163,7 +179,7 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
         ((str(SAMPLES / "frozen" / "frozen.pb"), "--plan", "--set-tags", "serve"), "bare GraphDef"),
         ((str(MLP), "-o", str(tmp_path / "a_file" / "x.meta"), "--set-tags", "a"), "cannot write"),
     ]:
-        result = run_cli("edit", *args)
+        result = cli("edit", *args)
         assert result.code == 2, (args, result.stdout)
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
 
@@ -221,9 +237,9 @@ def test_rename_signature_and_asset_tensors() -> None:
     assert all(a.tensor_info.name.startswith("m/") for a in target.meta_graph.asset_file_def)
 
 
-def test_renamed_text_graph_def_stays_text(tmp_path: Path) -> None:
+def test_renamed_text_graph_def_stays_text(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "frozen.pbtxt"
-    result = run_cli("edit", str(SAMPLES / "frozen" / "frozen.pbtxt"), "-o", str(out), "--rename", "dense1=d1")
+    result = cli("edit", str(SAMPLES / "frozen" / "frozen.pbtxt"), "-o", str(out), "--rename", "dense1=d1")
     assert result.code == 0, result.stderr
     graph = read_graph_file(out)
     assert (graph.kind, graph.encoding) == ("graph_def", "text")
@@ -231,11 +247,11 @@ def test_renamed_text_graph_def_stays_text(tmp_path: Path) -> None:
     assert "dense1/" not in out.read_text() and dangling(graph.meta_graphs[0]) == []
 
 
-def test_renaming_a_saved_model_renames_every_meta_graph_and_its_variables(tmp_path: Path) -> None:
+def test_renaming_a_saved_model_renames_every_meta_graph_and_its_variables(tmp_path: Path, cli: Cli) -> None:
     from metainspect import open_checkpoint
 
     out = tmp_path / "sm"
-    result = run_cli("edit", str(SAMPLES / "savedmodel_tf1"), "-o", str(out), "--rename", "dense1=net")
+    result = cli("edit", str(SAMPLES / "savedmodel_tf1"), "-o", str(out), "--rename", "dense1=net")
     assert result.code == 0, result.stderr
     assert "variables/ rewritten" in result.stdout and "meta graph train: node dense1/kernel" in result.stdout
     with open_checkpoint(out / "variables" / "variables") as ckpt:
@@ -245,7 +261,7 @@ def test_renaming_a_saved_model_renames_every_meta_graph_and_its_variables(tmp_p
         assert "net/kernel" in keys and "dense1/kernel" not in keys
     in_place = tmp_path / "in_place"
     shutil.copytree(SAMPLES / "savedmodel_tf1", in_place)
-    refused = run_cli("edit", str(in_place), "--in-place", "--rename", "dense1=net")
+    refused = cli("edit", str(in_place), "--in-place", "--rename", "dense1=net")
     assert refused.code == 2 and "write a new SavedModel with -o" in refused.stderr
     assert not (in_place / "saved_model.pb.bak").exists()
 
@@ -264,9 +280,9 @@ def test_bad_renames_are_refused_before_any_change(rules: list[str], message: st
     assert meta_graph.SerializeToString() == before
 
 
-def test_refused_rename_writes_nothing(tmp_path: Path) -> None:
+def test_refused_rename_writes_nothing(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "out.meta"
-    result = run_cli("edit", str(MLP), "-o", str(out), "--clear-devices", "--rename", "dense1=dense2")
+    result = cli("edit", str(MLP), "-o", str(out), "--clear-devices", "--rename", "dense1=dense2")
     assert result.code == 2 and "would both become" in result.stderr and str(MLP) in result.stderr
     assert not out.exists()
 

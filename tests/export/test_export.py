@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, run_cli
 from metainspect import open_checkpoint
 from metainspect.errors import MetainspectError
 from metainspect.export import ExportOptions, export, export_frozen, export_saved_model
 from metainspect.graph.model import load_model
+
+from helpers.cli import Cli
+from helpers.paths import SAMPLES
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp", "ReadVariableOp", "ResourceGather", "Assign",
                 "AssignVariableOp", "RestoreV2", "SaveV2"}
@@ -132,7 +134,7 @@ def test_assets_of_a_training_graph_are_found_beside_it(tmp_path: Path) -> None:
 
     meta_graph = load_model(SAMPLES / "savedmodel_tf1").meta_graph
     (tmp_path / "model.meta").write_bytes(meta_graph.SerializeToString())
-    with pytest.raises(MetainspectError, match="vocab.txt"):
+    with pytest.raises(MetainspectError, match=r"vocab.txt"):
         find_assets(load_model(tmp_path / "model.meta"))
     (tmp_path / "vocab.txt").write_text("a\nb\n")
     assets = find_assets(load_model(tmp_path / "model.meta"))
@@ -217,8 +219,7 @@ def test_freezing_a_variable_update_is_refused() -> None:
 
 def test_tensor_encoding_round_trips_every_checkpoint_dtype() -> None:
     from metainspect.formats import dtypes
-    from metainspect.formats.tensor_proto import encode
-    from metainspect.formats.tensor_proto import to_numpy
+    from metainspect.formats.tensor_proto import encode, to_numpy
 
     with open_checkpoint(SAMPLES / "ckpt_dtypes") as ckpt:
         for key in ckpt.keys():
@@ -250,62 +251,62 @@ def _one_line(stderr: str) -> str:
     return lines[-1]
 
 
-def test_existing_directory_is_refused(tmp_path: Path) -> None:
+def test_existing_directory_is_refused(tmp_path: Path, cli: Cli) -> None:
     (tmp_path / "out").mkdir()
-    result = run_cli("export", str(SAMPLES / "check" / "io_unambiguous"), "--out", str(tmp_path / "out"), "--engine", "pure")
+    result = cli("export", str(SAMPLES / "check" / "io_unambiguous"), "--out", str(tmp_path / "out"), "--engine", "pure")
     assert result.code == 2 and result.stderr.count("\n") == 1
     assert "already exists" in _one_line(result.stderr)
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_ambiguous_signature_lists_candidates_and_flags(tmp_path: Path) -> None:
+def test_ambiguous_signature_lists_candidates_and_flags(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "out"
-    result = run_cli("export", str(SAMPLES / "check" / "io_ambiguous"), "--out", str(out), "--engine", "pure")
+    result = cli("export", str(SAMPLES / "check" / "io_ambiguous"), "--out", str(out), "--engine", "pure")
     assert result.code == 2 and not out.exists()
     line = _one_line(result.stderr)
     assert "cannot choose the serving signature" in line and "--input a=a:0 --input b=b:0 --output probs=probs:0" in line
     for candidate in ("probs=probs:0", "label=label:0", "similarity=similarity:0", "b_copy=b_copy:0"):
         assert candidate in result.stderr
     flags = line.split("add for example: ", 1)[1].split()
-    again = run_cli("export", str(SAMPLES / "check" / "io_ambiguous"), "--out", str(out), "--engine", "pure", *flags)
+    again = cli("export", str(SAMPLES / "check" / "io_ambiguous"), "--out", str(out), "--engine", "pure", *flags)
     assert again.code == 0, again.stderr
     assert sorted(load_model(out).signatures()["serving_default"].outputs) == ["b_copy", "label", "probs", "similarity"]
 
 
-def test_check_errors_refuse_unless_forced(tmp_path: Path) -> None:
+def test_check_errors_refuse_unless_forced(tmp_path: Path, cli: Cli) -> None:
     out = tmp_path / "out"
-    result = run_cli("export", str(SAMPLES / "check" / "shape_changed"), "--out", str(out), "--engine", "pure")
+    result = cli("export", str(SAMPLES / "check" / "shape_changed"), "--out", str(out), "--engine", "pure")
     assert result.code == 1 and not out.exists() and result.stderr.count("\n") == 1
     line = _one_line(result.stderr)
     assert "restore.shape-mismatch: the graph's variable dense1/kernel is [4, 8]" in line and "--force" in line
-    forced = run_cli("export", str(SAMPLES / "check" / "shape_changed"), "--out", str(out), "--engine", "pure",
+    forced = cli("export", str(SAMPLES / "check" / "shape_changed"), "--out", str(out), "--engine", "pure",
                      "--force", "--json")
     assert forced.code == 0, forced.stderr
     assert forced.json()["verdict"].startswith("NOT READY")
     assert (out / "saved_model.pb").is_file()
 
 
-def test_tf_engine_without_tensorflow_says_what_to_install(tmp_path: Path) -> None:
+def test_tf_engine_without_tensorflow_says_what_to_install(tmp_path: Path, cli: Cli) -> None:
     if importlib.util.find_spec("tensorflow") is not None:
         pytest.skip("TensorFlow is installed here")
     out = tmp_path / "out"
-    result = run_cli("export", str(SAMPLES / "check" / "io_unambiguous"), "--out", str(out), "--engine", "tf")
+    result = cli("export", str(SAMPLES / "check" / "io_unambiguous"), "--out", str(out), "--engine", "tf")
     assert result.code == 2 and not out.exists()
     assert "pip install 'metainspect[tf]'" in _one_line(result.stderr)
-    default = run_cli("export", str(SAMPLES / "check" / "io_unambiguous"), "--out", str(out), "--json")
+    default = cli("export", str(SAMPLES / "check" / "io_unambiguous"), "--out", str(out), "--json")
     assert default.code == 0 and default.json()["engine"] == "pure"
 
 
-def test_missing_output_tensor_is_one_line(tmp_path: Path) -> None:
-    result = run_cli("export", str(SAMPLES / "mlp"), "--frozen", str(tmp_path / "f.pb"), "--engine", "pure",
+def test_missing_output_tensor_is_one_line(tmp_path: Path, cli: Cli) -> None:
+    result = cli("export", str(SAMPLES / "mlp"), "--frozen", str(tmp_path / "f.pb"), "--engine", "pure",
                      "--input", "x=x:0", "--output", "p=probz:0")
     assert result.code == 1 and not (tmp_path / "f.pb").exists() and result.stderr.count("\n") == 1
     assert "signature.missing-tensor" in result.stderr and "'probz'" in result.stderr
 
 
-def test_cli_json_summary(tmp_path: Path) -> None:
+def test_cli_json_summary(tmp_path: Path, cli: Cli) -> None:
     out, frozen = tmp_path / "sm", tmp_path / "f.pb"
-    result = run_cli("export", str(SAMPLES / "mlp"), "--out", str(out), "--frozen", str(frozen), "--engine", "pure",
+    result = cli("export", str(SAMPLES / "mlp"), "--out", str(out), "--frozen", str(frozen), "--engine", "pure",
                      "--input", "x=x:0", "--output", "probs=probs:0", "--json")
     assert result.code == 0, result.stderr
     data = result.json()
@@ -353,16 +354,16 @@ def test_progress_bars_draw_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
     assert sys.stderr.getvalue() == ""
 
 
-def test_tf2_checkpoint_without_a_factory_says_how(tmp_path: Path) -> None:
-    result = run_cli("export", str(SAMPLES / "ckpt_tf2"), "--out", str(tmp_path / "e"), "--engine", "pure")
+def test_tf2_checkpoint_without_a_factory_says_how(tmp_path: Path, cli: Cli) -> None:
+    result = cli("export", str(SAMPLES / "ckpt_tf2"), "--out", str(tmp_path / "e"), "--engine", "pure")
     assert result.code == 2
     assert "TF2 object-based checkpoint" in _one_line(result.stderr) and "--model-factory" in result.stderr
 
 
-def test_model_factory_needs_tensorflow(tmp_path: Path) -> None:
+def test_model_factory_needs_tensorflow(tmp_path: Path, cli: Cli) -> None:
     if importlib.util.find_spec("tensorflow") is not None:
         pytest.skip("TensorFlow is installed here")
-    result = run_cli("export", str(SAMPLES / "ckpt_tf2"), "--out", str(tmp_path / "e"),
+    result = cli("export", str(SAMPLES / "ckpt_tf2"), "--out", str(tmp_path / "e"),
                      "--model-factory", "my_model:build", "--input-spec", "x:float32:?,3")
     assert result.code == 2 and result.stderr.count("\n") == 1
     assert "pip install 'metainspect[tf]'" in result.stderr and "--engine pure" not in result.stderr

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from metainspect.formats.atomic import new_directory, replacing, write_bytes
 from metainspect.errors import MetainspectError
+from metainspect.formats.atomic import new_directory, replacing, write_bytes
 
 
 def _mode(path: os.PathLike[str] | str) -> int:
@@ -30,10 +30,9 @@ def test_replacing_keeps_the_replaced_files_mode_and_leaves_it_alone_on_failure(
     target = tmp_path / "model.meta"
     target.write_bytes(b"old")
     os.chmod(target, 0o640)
-    with pytest.raises(RuntimeError):
-        with replacing(target) as tmp, open(tmp, "wb") as handle:
-            handle.write(b"half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), replacing(target) as tmp, open(tmp, "wb") as handle:
+        handle.write(b"half")
+        raise RuntimeError("interrupted")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.meta"]
     write_bytes(target, b"new")
@@ -42,13 +41,11 @@ def test_replacing_keeps_the_replaced_files_mode_and_leaves_it_alone_on_failure(
 
 def test_new_directory_refuses_existing_and_cleans_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "exists").mkdir()
-    with pytest.raises(MetainspectError, match="already exists"):
-        with new_directory(tmp_path / "exists"):
-            pass
-    with pytest.raises(RuntimeError):
-        with new_directory(tmp_path / "out") as tmp:
-            (open(os.path.join(tmp, "f"), "wb")).close()
-            raise RuntimeError("interrupted")
+    with pytest.raises(MetainspectError, match="already exists"), new_directory(tmp_path / "exists"):
+        pass
+    with pytest.raises(RuntimeError), new_directory(tmp_path / "out") as tmp:
+        (open(os.path.join(tmp, "f"), "wb")).close()
+        raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists"]
     old = os.umask(0o022)
     try:

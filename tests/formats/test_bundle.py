@@ -1,12 +1,11 @@
-"""V2 bundles: TF's own bytes from FORMAT_NOTES (§1.9, §2.5, §3.4), a test-only bundle writer,
-every dtype family, big-endian data, partitions, and corrupt or missing data."""
+"""V2 bundles: TF's own bytes from FORMAT_NOTES (§1.9, §2.5, §3.4), the suite's bundle writer
+(helpers.bundle), every dtype family, big-endian data, partitions, and corrupt or missing data."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import crc32c
 import ml_dtypes
 import numpy as np
 import pytest
@@ -14,73 +13,10 @@ from tensorboard.compat.proto.tensor_pb2 import VariantTensorDataProto
 
 from metainspect.errors import CorruptError, NotFoundError, WrongKindError
 from metainspect.formats.bundle import Bundle, TensorCorruptError
-from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
-from test_table import TF_INDEX, build_table, masked_crc, varint
+from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 
-DT = {"float32": 1, "int32": 3, "string": 7, "complex64": 8, "int64": 9, "bool": 10, "bfloat16": 14,
-      "complex128": 18, "float16": 19, "variant": 21, "int4": 29}
-
-
-# ----------------------------------------------------------------------------------------------
-# test-only bundle writer
-# ----------------------------------------------------------------------------------------------
-
-
-def mask(crc: int) -> int:
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def string_bytes(values: list[bytes], order: str = "little") -> tuple[bytes, int]:
-    """§2.5 layout and the entry's masked CRC."""
-    lengths = b"".join(varint(len(v)) for v in values)
-    c1 = crc32c.crc32c(b"".join(len(v).to_bytes(4, order) for v in values))
-    stored = mask(c1).to_bytes(4, order)
-    body = b"".join(values)
-    return lengths + stored + body, mask(crc32c.crc32c(body, crc32c.crc32c(stored, c1)))
-
-
-def variant_bytes(protos: list[bytes]) -> tuple[bytes, int]:
-    """§2.6 layout and the entry's masked CRC."""
-    out = bytearray()
-    c = 0
-    for body in protos:
-        c = crc32c.crc32c(body, crc32c.crc32c(len(body).to_bytes(8, "little"), c))
-        stored = mask(c).to_bytes(4, "little")
-        out += varint(len(body)) + body + stored
-        c = crc32c.crc32c(stored, c)
-    return bytes(out), mask(c)
-
-
-def entry(dtype: int, shape: tuple[int, ...], **fields: object) -> bytes:
-    proto = BundleEntryProto(dtype=dtype, **fields)  # type: ignore[arg-type]
-    for dim in shape:
-        proto.shape.dim.add(size=dim)
-    if not shape:
-        proto.shape.SetInParent()
-    return proto.SerializeToString()
-
-
-def header(num_shards: int = 1, big_endian: bool = False, min_consumer: int = 0) -> bytes:
-    proto = BundleHeaderProto(num_shards=num_shards, endianness=1 if big_endian else 0)
-    proto.version.producer = 1
-    proto.version.min_consumer = min_consumer
-    return proto.SerializeToString()
-
-
-def write_bundle(prefix: Path, tensors: dict[str, tuple[int, tuple[int, ...], bytes, int | None]],
-                 *, big_endian: bool = False, lead: bytes = b"", min_consumer: int = 0) -> Path:
-    """Write PREFIX.index + one data shard; tensors: name -> (dtype, shape, bytes, crc or None)."""
-    data = bytearray(lead)
-    items = []
-    for name, (dtype, shape, raw, crc) in tensors.items():
-        fields = {"offset": len(data), "size": len(raw), "crc32c": masked_crc(raw) if crc is None else crc}
-        items.append((name.encode(), entry(dtype, shape, **fields)))
-        data += raw
-    items.sort()
-    index = build_table([(b"", header(1, big_endian, min_consumer))] + items)
-    Path(f"{prefix}.index").write_bytes(index)
-    Path(f"{prefix}.data-00000-of-00001").write_bytes(bytes(data))
-    return prefix
+from helpers.bundle import DT, entry, header, string_bytes, variant_bytes, write_bundle
+from helpers.table import TF_INDEX, build_table, masked_crc
 
 
 @pytest.fixture
@@ -214,7 +150,7 @@ def test_string_checksums_are_checked(tmp_path: Path) -> None:
     bundle = Bundle(str(write_bundle(tmp_path / "s", {"a": (7, (2,), bad_lengths, crc), "b": (7, (2,), bad_body, crc)})))
     with pytest.raises(CorruptError, match="length checksum"):
         bundle.read("a", verify=False)
-    with pytest.raises(CorruptError, match="'b'.*checksum mismatch"):
+    with pytest.raises(CorruptError, match=r"'b'.*checksum mismatch"):
         bundle.read("b")
     assert list(bundle.read("b", verify=False)) == [b"ab", b"c!"]
 
@@ -269,7 +205,7 @@ def test_partition_whose_slice_entry_is_missing(tmp_path: Path) -> None:
     Path(tmp_path / "p.data-00000-of-00001").write_bytes(bytes(8))
     bundle = Bundle(str(tmp_path / "p"))
     assert bundle.names() == ["w"]
-    with pytest.raises(CorruptError, match="slice 2,2:? has no entry|slice 2,2 has no entry"):
+    with pytest.raises(CorruptError, match=r"slice 2,2:? has no entry|slice 2,2 has no entry"):
         bundle.read("w")
 
 

@@ -15,15 +15,21 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto.tensor_pb2 import VariantTensorDataProto
 
-from conftest import SAMPLES
 from metainspect.formats import bundle_writer
 from metainspect.formats.bundle import Bundle
 from metainspect.formats.bundle_writer import (
-    BundleWriter, encode_entry, encode_header, encode_strings, encode_variants, starts_new_shard,
+    BundleWriter,
+    encode_entry,
+    encode_header,
+    encode_strings,
+    encode_variants,
+    starts_new_shard,
 )
 from metainspect.formats.slices import bounds, encode_slice_key
-from test_bundle import string_bytes, variant_bytes
-from test_table import TF_INDEX
+
+from helpers.bundle import string_bytes, variant_bytes
+from helpers.paths import SAMPLES
+from helpers.table import TF_INDEX
 
 
 def _tf_bundles() -> list[str]:

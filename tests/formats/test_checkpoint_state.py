@@ -83,7 +83,7 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(CorruptError, match="model_checkpoint_path is empty"):
         latest_checkpoint(str(tmp_path))
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "C:\\\\x\\\\ckpt-9"\n')
-    with pytest.raises(NotFoundError, match="ckpt-9.*does not exist"):
+    with pytest.raises(NotFoundError, match=r"ckpt-9.*does not exist"):
         latest_checkpoint(str(tmp_path))
 
 

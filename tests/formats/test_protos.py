@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 MODULES = sorted(p.stem for p in (ROOT / "metainspect" / "proto").glob("*_pb2.py"))
 

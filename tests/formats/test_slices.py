@@ -6,15 +6,7 @@ import random
 
 import pytest
 
-from metainspect.formats.slices import (
-    FULL,
-    bounds,
-    decode_slice_key,
-    encode_slice_key,
-    extents_of,
-    is_full,
-    slice_spec,
-)
+from metainspect.formats.slices import FULL, bounds, decode_slice_key, encode_slice_key, extents_of, is_full, slice_spec
 from metainspect.proto.tensor_slice_pb2 import TensorSliceProto
 
 # §3.3 SignedNumIncreasing examples, as (value, encoding)

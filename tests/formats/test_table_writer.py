@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
 from metainspect.formats.table import FOOTER_SIZE, Table
-from metainspect.formats.table_writer import (
-    BLOCK_SIZE, TableBuilder, build_table, short_successor, shortest_separator,
-)
-from test_table import TF_INDEX
+from metainspect.formats.table_writer import BLOCK_SIZE, TableBuilder, build_table, short_successor, shortest_separator
+
+from helpers.paths import SAMPLES
+from helpers.table import TF_INDEX
 
 
 def _entries(data: bytes, path: str = "t") -> list[tuple[bytes, bytes]]:

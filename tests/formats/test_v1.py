@@ -11,49 +11,13 @@ import pytest
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats.slices import FULL, encode_slice_key
 from metainspect.formats.v1 import V1Checkpoint
-from metainspect.proto.saved_tensor_slice_pb2 import SavedTensorSlices
-from test_table import build_table
+
+from helpers.table import build_table
+from helpers.v1 import data_entry, meta_entry, write_v1
 
 # §4.1: SavedSliceMeta of `a` (float [2,3], one full slice) and the data record of `a`
 META_A = bytes.fromhex("0a15" "0a0161" "120812020802 12020803".replace(" ", "") + "1801" "22040a000a00")
 RECORD_A = bytes.fromhex("12250a0161120" "40a000a001a1a2a18") + np.arange(1, 7, dtype="<f4").tobytes()
-
-
-def meta_entry(name: str, dtype: int, shape: tuple[int, ...], slices: list[list[tuple[int, int]]]) -> SavedTensorSlices:
-    record = SavedTensorSlices()
-    item = record.meta.tensor.add(name=name, type=dtype)  # type: ignore[arg-type]
-    item.shape.SetInParent()
-    for dim in shape:
-        item.shape.dim.add(size=dim)
-    for extents in slices:
-        proto = item.slice.add()
-        for start, length in extents:
-            ext = proto.extent.add()
-            if length != -1:
-                ext.start, ext.length = start, length
-    return record
-
-
-def data_entry(name: str, extents: list[tuple[int, int]], **values: object) -> tuple[bytes, bytes]:
-    record = SavedTensorSlices()
-    record.data.name = name
-    record.data.slice.SetInParent()
-    for start, length in extents:
-        ext = record.data.slice.extent.add()
-        if length != -1:
-            ext.start, ext.length = start, length
-    for field, items in values.items():
-        getattr(record.data.data, field).extend(items)
-    return encode_slice_key(name, extents), record.SerializeToString()
-
-
-def write_v1(path: Path, metas: list[SavedTensorSlices], records: list[tuple[bytes, bytes]], **kwargs: object) -> str:
-    meta = SavedTensorSlices()
-    for m in metas:
-        meta.meta.tensor.extend(m.meta.tensor)
-    meta.meta.versions.producer = 1
-    path.write_bytes(build_table([(b"", meta.SerializeToString())] + sorted(records), **kwargs))  # type: ignore[arg-type]
-    return str(path)
 
 
 def test_record_bytes_from_format_notes(tmp_path: Path) -> None:
@@ -140,9 +104,9 @@ def test_corrupt_block_and_bad_records(tmp_path: Path) -> None:
                data_entry("z", [FULL], int_val=[1, 2])]
     path = Path(write_v1(tmp_path / "c.ckpt", metas, records, per_block=2))
     ckpt = V1Checkpoint([str(path)])
-    with pytest.raises(CorruptError, match="tensor 'y'.*2 values in float_val, shape \\[3\\] needs 3"):
+    with pytest.raises(CorruptError, match=r"tensor 'y'.*2 values in float_val, shape \[3\] needs 3"):
         ckpt.read("y")
-    with pytest.raises(CorruptError, match="tensor 'z'.*0 values in float_val"):
+    with pytest.raises(CorruptError, match=r"tensor 'z'.*0 values in float_val"):
         ckpt.read("z")
     data = bytearray(path.read_bytes())
     second_block = ckpt._tables[0].blocks[1]

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from conftest import SAMPLES, golden_files
 from metainspect.graph.model import Model, load_model
+
+from helpers.cli import Cli
+from helpers.paths import SAMPLES, golden_files
 
 GOLDEN = golden_files("graph")
 
@@ -184,15 +186,13 @@ def test_text_format_meta_graph_and_saved_model(tmp_path) -> None:  # type: igno
 
 
 @pytest.mark.parametrize("sample", ["mlp", "savedmodel_tf1"])
-def test_info_names_tensors_once(sample: str) -> None:
+def test_info_names_tensors_once(sample: str, cli: Cli) -> None:
     """`info` lists inputs/outputs as tensor names, from a signature or guessed, never `x:0:0`."""
-    from conftest import run_cli
-
-    result = run_cli("info", str(SAMPLES / sample), "--json")
+    result = cli("info", str(SAMPLES / sample), "--json")
     assert result.code == 0, result.stderr
     names = [i["name"] for i in result.json()["inputs"]] + result.json()["outputs"]
     assert names and all(n.count(":") == 1 and n.rsplit(":", 1)[1].isdigit() for n in names), names
-    text = run_cli("info", str(SAMPLES / sample)).stdout
+    text = cli("info", str(SAMPLES / sample)).stdout
     assert ":0:0" not in text and names[0] in text
 
 

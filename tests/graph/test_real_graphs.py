@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
 from typer.testing import CliRunner
 
-from conftest import REAL_MODELS
 from metainspect.cli import app
 from metainspect.graph.model import load_model
+
+from helpers.paths import REAL_MODELS
 
 GRAPHS = sorted(REAL_MODELS.rglob("*.meta")) + sorted(REAL_MODELS.rglob("saved_model.pb")) if REAL_MODELS.is_dir() else []
 

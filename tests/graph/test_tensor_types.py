@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SAMPLES
 from metainspect.graph.model import load_model
 from metainspect.graph.outputs import OutputSpec, output_spec, outputs_of, parse_tensor_name, stock_op_outputs
+
+from helpers.paths import SAMPLES
 
 
 def test_parse_tensor_name() -> None:

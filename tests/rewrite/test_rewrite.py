@@ -16,18 +16,24 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto.trackable_object_graph_pb2 import TrackableObjectGraph
 
-from conftest import SAMPLES, run_cli
 from metainspect.checkpoint import open_checkpoint
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError
 from metainspect.formats.bundle import Bundle
 from metainspect.formats.slices import encode_slice_key
-from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.rewrite import (
-    RewriteOptions, _has_checkpoint_values, parse_cast, parse_size, plan_rewrite, rewrite_checkpoint,
+    RewriteOptions,
+    _has_checkpoint_values,
+    parse_cast,
+    parse_size,
+    plan_rewrite,
+    rewrite_checkpoint,
     rewrite_object_graph,
 )
-from test_big_endian_golden import write_big_endian_dtypes
-from test_bundle import string_bytes, write_bundle
+
+from helpers.bundle import string_bytes, write_big_endian_dtypes, write_bundle
+from helpers.cli import Cli
+from helpers.paths import SAMPLES
 
 MLP = SAMPLES / "mlp" / "model.ckpt-3"
 SLOTS = SAMPLES / "ckpt_tf2_slots" / "ckpt-1"
@@ -417,8 +423,8 @@ def test_parse_size_and_cast() -> None:
 # -- command line -----------------------------------------------------------------------------------
 
 
-def test_cli_plan_prints_every_change_and_writes_nothing(tmp_path: Path) -> None:
-    result = run_cli("rewrite", str(MLP), "-o", str(tmp_path / "o"), "--drop-optimizer", "--rename", "dense1=layer1", "--plan")
+def test_cli_plan_prints_every_change_and_writes_nothing(tmp_path: Path, cli: Cli) -> None:
+    result = cli("rewrite", str(MLP), "-o", str(tmp_path / "o"), "--drop-optimizer", "--rename", "dense1=layer1", "--plan")
     assert result.code == 0, result.stderr
     assert os.listdir(tmp_path) == []
     out = result.stdout
@@ -428,8 +434,8 @@ def test_cli_plan_prints_every_change_and_writes_nothing(tmp_path: Path) -> None
     assert "plan only: nothing written" in out
 
 
-def test_cli_json_and_written_files(tmp_path: Path) -> None:
-    result = run_cli("rewrite", str(SLOTS), "-o", str(tmp_path / "o"), "--drop-optimizer", "--json")
+def test_cli_json_and_written_files(tmp_path: Path, cli: Cli) -> None:
+    result = cli("rewrite", str(SLOTS), "-o", str(tmp_path / "o"), "--drop-optimizer", "--json")
     assert result.code == 0, result.stderr
     data = result.json()
     assert data["summary"]["dropped"] == 6 and data["summary"]["output_shards"] == 1
@@ -438,27 +444,27 @@ def test_cli_json_and_written_files(tmp_path: Path) -> None:
     dropped = [t for t in data["tensors"] if t["new_name"] is None]
     assert all(t["dropped_by"] == "--drop-optimizer" and t["role"] == "optimizer" for t in dropped)
     assert data["sync"] is True and data["verify"] is True
-    unsynced = run_cli("rewrite", str(SLOTS), "-o", str(tmp_path / "u"), "--no-sync", "--json")
+    unsynced = cli("rewrite", str(SLOTS), "-o", str(tmp_path / "u"), "--no-sync", "--json")
     assert unsynced.code == 0 and unsynced.json()["sync"] is False
     assert _values(tmp_path / "u").keys() == _values(SLOTS).keys()
 
 
-def test_cli_refusals_are_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_cli_refusals_are_one_line_and_exit_2(tmp_path: Path, cli: Cli) -> None:
     for args, fragment in (
         (["--rename", "dense1=dense2"], "would both become"),
         (["--cast", "int64:float16"], "not a floating-point type"),
         (["--shard-size", "lots"], "--shard-size 'lots'"),
     ):
-        result = run_cli("rewrite", str(MLP), "-o", str(tmp_path / "o"), *args)
+        result = cli("rewrite", str(MLP), "-o", str(tmp_path / "o"), *args)
         assert result.code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1
         assert result.stderr.startswith("metainspect: ")
-    result = run_cli("rewrite", str(MLP))
+    result = cli("rewrite", str(MLP))
     assert result.code == 2 and "-o OUT_PREFIX" in result.stderr
     assert os.listdir(tmp_path) == []
 
 
-def test_cli_in_place_names_the_backup(tmp_path: Path) -> None:
+def test_cli_in_place_names_the_backup(tmp_path: Path, cli: Cli) -> None:
     source = _copy(MLP, tmp_path)
-    result = run_cli("rewrite", str(source), "--in-place", "--drop-optimizer")
+    result = cli("rewrite", str(source), "--in-place", "--drop-optimizer")
     assert result.code == 0, result.stderr
     assert f"moved to the backup prefix {source}.bak" in result.stdout

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REAL_MODELS, SAMPLES
 from metainspect.check.findings import CheckContext, Finding
 from metainspect.check.restore import check_restore
 from metainspect.check.saver import check_saver
 from metainspect.checkpoint import open_checkpoint
 from metainspect.graph.model import load_model
+
+from helpers.paths import REAL_MODELS, SAMPLES
 
 pytestmark = pytest.mark.tf
 CHECK = SAMPLES / "check"

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, run_cli
+from helpers.cli import run_cli
+from helpers.paths import SAMPLES
 
 pytestmark = pytest.mark.tf
 

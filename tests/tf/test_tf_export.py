@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import SAMPLES, run_cli
+from helpers.cli import run_cli
+from helpers.paths import SAMPLES
 
 pytestmark = pytest.mark.tf
 
@@ -187,23 +188,22 @@ def reference(case: Case, outputs: list[str]) -> list[np.ndarray]:
     """The original graph with its checkpoint restored, run in a session."""
     tf, v1 = _tf()
     feeds = {f"{k}:0": v for k, v in case.feeds.items()}
-    with tf.Graph().as_default():
-        with _session() as sess:
-            if case.model.endswith("frozen.pb"):
-                graph_def = v1.GraphDef.FromString(Path(case.model).read_bytes())
-                tf.import_graph_def(graph_def, name="")
-            elif os.path.isdir(case.model) and os.path.exists(os.path.join(case.model, "saved_model.pb")):
-                v1.saved_model.loader.load(sess, ["serve"], case.model)
-            else:
-                from metainspect.check.runner import default_checkpoint
-                from metainspect.graph.model import load_model
+    with tf.Graph().as_default(), _session() as sess:
+        if case.model.endswith("frozen.pb"):
+            graph_def = v1.GraphDef.FromString(Path(case.model).read_bytes())
+            tf.import_graph_def(graph_def, name="")
+        elif os.path.isdir(case.model) and os.path.exists(os.path.join(case.model, "saved_model.pb")):
+            v1.saved_model.loader.load(sess, ["serve"], case.model)
+        else:
+            from metainspect.check.runner import default_checkpoint
+            from metainspect.graph.model import load_model
 
-                model = load_model(case.model)
-                ckpt, _ = default_checkpoint(case.model, model)
-                assert ckpt is not None
-                saver = v1.train.import_meta_graph(model.path, clear_devices=True)
-                saver.restore(sess, ckpt.prefix)
-            return sess.run(outputs, feeds)
+            model = load_model(case.model)
+            ckpt, _ = default_checkpoint(case.model, model)
+            assert ckpt is not None
+            saver = v1.train.import_meta_graph(model.path, clear_devices=True)
+            saver.restore(sess, ckpt.prefix)
+        return sess.run(outputs, feeds)
 
 
 def export_case(case: Case, engine: str, out: Path, frozen: Path) -> Any:
@@ -216,14 +216,13 @@ def export_case(case: Case, engine: str, out: Path, frozen: Path) -> Any:
 def serve_v1(directory: Path, feeds: dict[str, Any], signature: str = "serving_default") -> dict[str, np.ndarray]:
     """Load the way TF Serving does (TF1 loader, tag serve) and run one signature."""
     tf, v1 = _tf()
-    with tf.Graph().as_default():
-        with _session() as sess:
-            meta_graph = v1.saved_model.loader.load(sess, ["serve"], str(directory))
-            sig = meta_graph.signature_def[signature]
-            keys = sorted(sig.outputs)
-            values = sess.run([sig.outputs[k].name for k in keys],
-                              {sig.inputs[k].name: v for k, v in feeds.items()})
-            return dict(zip(keys, values))
+    with tf.Graph().as_default(), _session() as sess:
+        meta_graph = v1.saved_model.loader.load(sess, ["serve"], str(directory))
+        sig = meta_graph.signature_def[signature]
+        keys = sorted(sig.outputs)
+        values = sess.run([sig.outputs[k].name for k in keys],
+                          {sig.inputs[k].name: v for k, v in feeds.items()})
+        return dict(zip(keys, values))
 
 
 def serve_v2(directory: Path, feeds: dict[str, Any], signature: str = "serving_default") -> dict[str, np.ndarray]:

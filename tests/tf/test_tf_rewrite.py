@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import SAMPLES
 from metainspect.checkpoint import open_checkpoint
 from metainspect.rewrite import RewriteOptions, rewrite_checkpoint
+
+from helpers.paths import SAMPLES
 
 pytestmark = pytest.mark.tf
 

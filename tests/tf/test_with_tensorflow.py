@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SAMPLES
+from helpers.paths import ROOT, SAMPLES
 
 pytestmark = pytest.mark.tf
 

@@ -42,22 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    NO_TF_MESSAGE,
-    BenchError,
-    Row,
-    add_common_args,
-    find_tf_python,
-    fmt,
-    load_average,
-    metainspect_command,
-    print_header,
-    print_table,
-    ratio_row,
-    run,
-    summarize,
-    tf_env,
-    tf_version,
-    workdir,
+    NO_TF_MESSAGE, BenchError, Row, add_common_args, find_tf_python, fmt, load_average, metainspect_command,
+    print_header, print_table, ratio_row, run, summarize, tf_env, tf_version, workdir,
 )
 
 WIDTH = 8

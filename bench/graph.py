@@ -33,23 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    NO_TF_MESSAGE,
-    BenchError,
-    Row,
-    add_common_args,
-    find_tf_python,
-    fmt,
-    load_average,
-    metainspect_command,
-    print_header,
-    print_table,
-    ratio_row,
-    run,
-    summarize,
-    tf_env,
-    tf_version,
-    time_runs,
-    workdir,
+    NO_TF_MESSAGE, BenchError, Row, add_common_args, find_tf_python, fmt, metainspect_command, load_average, print_header,
+    print_table, ratio_row, run, summarize, tf_env, tf_version, time_runs, workdir,
 )
 
 WIDTH = 8  # features per dense block: kernels are WIDTH x WIDTH float32 constants

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     NO_TF_MESSAGE, BenchError, Row, add_common_args, find_tf_python, fmt, load_average, metainspect_command,
     print_header, print_table, ratio_row, run, summarize, tf_env, tf_version, workdir,
 )

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     NO_TF_MESSAGE, BenchError, Row, add_common_args, child_json, find_tf_python, fmt, load_average,
     metainspect_command, peak_rss_kib, print_header, print_table, ratio_row, run, summarize, tf_env, tf_version,
     time_runs, workdir,
@@ -245,10 +245,10 @@ def measure_crc(files: list[str], args: argparse.Namespace) -> tuple[float, int]
         start = time.perf_counter()
         total = 0
         for path in files:
-            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                with memoryview(mapped) as view:
-                    crc32c(view)
-                    total += len(view)
+            with (open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+                  memoryview(mapped) as view):
+                crc32c(view)
+                total += len(view)
         times.append(time.perf_counter() - start)
     return summarize(times[1:], args.stat), total
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     NO_TF_MESSAGE, BenchError, Row, add_common_args, find_tf_python, fmt, metainspect_command, load_average, print_header,
     print_table, ratio_row, run, summarize, tf_env, tf_version, time_runs, workdir,
 )

@@ -29,11 +29,12 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -43,12 +44,7 @@ import ml_dtypes  # noqa: E402  (ships with TensorFlow)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from google.protobuf import json_format, text_format  # noqa: E402
-from tensorflow.core.protobuf import (  # noqa: E402
-    meta_graph_pb2,
-    saved_model_pb2,
-    tensor_bundle_pb2,
-    trackable_object_graph_pb2,
-)
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2, tensor_bundle_pb2, trackable_object_graph_pb2  # noqa: E402
 from tensorflow.python.framework import function as tf1_function  # noqa: E402
 from tensorflow.python.ops import resource_variable_ops  # noqa: E402
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-from tensorflow.core.framework import op_def_pb2  # noqa: E402
-from tensorflow.python.client import pywrap_tf_session  # noqa: E402
+import tensorflow as tf
+from tensorflow.core.framework import op_def_pb2
+from tensorflow.python.client import pywrap_tf_session
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "metainspect" / "data" / "tf_op_outputs.json"
 

@@ -133,7 +133,10 @@ class KeyMatcher:
         if dtype is None or shape is None or self._fuzzy_queries >= _FUZZY_QUERIES:
             return []
         self._fuzzy_queries += 1
-        pool = self._spec_index().get((dtype, tuple(shape)), [])
+        known = tuple(d for d in shape if d is not None)
+        if len(known) != len(shape):  # a checkpoint stores every dimension: no tensor has this spec
+            return []
+        pool = self._spec_index().get((dtype, known), [])
         if not pool or len(pool) > _FUZZY_POOL:
             return []
         close = difflib.get_close_matches(key, pool, n=limit, cutoff=_FUZZY_CUTOFF)

@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from metainspect.formats import dtypes
-from metainspect.graph.attrs import shape_to_list
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.key_matching import KeyMatcher, Suggestion, rename_rule, scope_move, shapes_match
-from metainspect.graph.model import VARIABLE_OPS, op_name
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.roles import BOOKKEEPING, MODEL, OPTIMIZER, classify
+from metainspect.formats import dtypes
+from metainspect.graph.attrs import shape_to_list
+from metainspect.graph.model import VARIABLE_OPS, op_name
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint, TensorInfo
@@ -324,7 +324,8 @@ class _Comparison:
     # -- keys nothing restores -------------------------------------------------------------
     def _unused(self) -> list[Finding]:
         graph = self.ckpt.object_graph() if self.unused else None
-        model_keys, other = [], []
+        model_keys: list[str] = []
+        other: list[str] = []
         for name in self.unused:
             (model_keys if classify(name, graph) == MODEL else other).append(name)
         out = []
@@ -365,8 +366,8 @@ class _Comparison:
 
 def _build_plan(model: Model) -> RestorePlan:
     if model.meta_graph.object_graph_def.nodes:
-        items = tuple(RestoreItem(v.checkpoint_key, "", v.dtype, v.name, v.shape, True) for v in model.variables())
-        return RestorePlan(items, OBJECT_GRAPH)
+        return RestorePlan(tuple(RestoreItem(v.checkpoint_key, "", v.dtype, v.name, v.shape, True)
+                                 for v in model.variables()), OBJECT_GRAPH)
     if model.meta_graph.HasField("saver_def"):
         restore_ops, items = _saver_items(model)
         if restore_ops:

@@ -116,6 +116,7 @@ def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str]
 
     model = os.fspath(model)
     loaded = load_model(model, tags)
+    ckpt: Checkpoint | None
     if checkpoint is not None:
         ckpt, problem = open_checkpoint(os.fspath(checkpoint)), None
     else:

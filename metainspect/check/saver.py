@@ -173,11 +173,12 @@ def _other_savers(model: Model, own: tuple[Node, ...]) -> list[Finding]:
 
 def _format(model: Model, restore_ops: tuple[Node, ...], checkpoint_format: str, prefix: str) -> list[Finding]:
     version = SAVER_VERSIONS.get(model.meta_graph.saver_def.version, str(model.meta_graph.saver_def.version))
-    v1_only = [node.name for node in restore_ops if node.op in _V1_ONLY_OPS]
+    v1_nodes = [node for node in restore_ops if node.op in _V1_ONLY_OPS]
+    v1_only = [node.name for node in v1_nodes]
     if checkpoint_format == "V2" and v1_only:
         return [Finding(
             "saver.cannot-read-format", ERROR,
-            f"the saver restores with legacy {model.node(v1_only[0]).op} ops, which read V1 checkpoints only; "
+            f"the saver restores with legacy {v1_nodes[0].op} ops, which read V1 checkpoints only; "
             f"{prefix} is a V2 bundle, so TF fails (Unsuccessful TensorSliceReader constructor)", v1_only[0],
             "restore with a new saver, which uses RestoreV2 and reads both formats: after import_meta_graph, "
             "saver = tf.compat.v1.train.Saver(); saver.restore(sess, PREFIX)",

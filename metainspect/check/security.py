@@ -9,8 +9,8 @@ the inference path (every request does it) and informational elsewhere.
 from __future__ import annotations
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of, inference_path, saver_owns
 from metainspect.graph.model import Node, op_name
+from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of, inference_path, saver_owns
 
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 #: not a stock op: a graph using it comes with its own kernel library
@@ -59,7 +59,7 @@ def _kind(node: Node) -> str | None:
         return "code"
     if op in FILE_READ_OPS:
         return "read"
-    if op in FILE_WRITE_OPS or op == "PrintV2" and _print_target(node) is not None:
+    if op in FILE_WRITE_OPS or (op == "PrintV2" and _print_target(node) is not None):
         return "write"
     if op in CHECKPOINT_OPS:
         return "checkpoint"

@@ -13,9 +13,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path, saver_owns
 from metainspect.graph.ops import stock_registry
 from metainspect.graph.roles import is_training_op
+from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path, saver_owns
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model, Node
@@ -103,7 +103,7 @@ def device_kind(device: str) -> str:
         key, _, value = part.partition(":")
         fields[key.lower()] = value
     job = fields.get("job")
-    if job is not None and job != _LOCAL_JOB or job is None and "task" in fields:
+    if (job is not None and job != _LOCAL_JOB) or (job is None and "task" in fields):
         return "cluster"
     if "device" in fields:
         kind = fields["device"].partition(":")[0]

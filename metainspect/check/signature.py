@@ -14,16 +14,14 @@ from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
-from metainspect.graph.attrs import Shape
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.walk import (
-    GraphIndex, ancestors, feeds_needed, forward_masks, index_of, tensor_key,
-)
 from metainspect.check.serving import GRADIENT_SCOPE, VARIABLE_UPDATE_OPS, is_input_pipeline
 from metainspect.formats.graph_file import SAVED_MODEL
-from metainspect.graph.roles import AUXILIARY_OPS, AUXILIARY_SCOPES, TRAINING_OP_PREFIXES
+from metainspect.graph.attrs import Shape
 from metainspect.graph.model import PLACEHOLDER_OPS, VARIABLE_OPS, op_name
 from metainspect.graph.outputs import OutputSpec, output_spec, outputs_of
+from metainspect.graph.roles import AUXILIARY_OPS, AUXILIARY_SCOPES, TRAINING_OP_PREFIXES
+from metainspect.graph.walk import GraphIndex, ancestors, feeds_needed, forward_masks, index_of, tensor_key
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model, Node, Placeholder, Signature, TensorSpec
@@ -508,7 +506,7 @@ class _Ranker:
         loss_name = _LOSS_NAME.search
         for name, node in self.index.nodes.items():
             op = node.op
-            if op.startswith(TRAINING_OP_PREFIXES) or "gradients" in name and GRADIENT_SCOPE.search(name):
+            if op.startswith(TRAINING_OP_PREFIXES) or ("gradients" in name and GRADIENT_SCOPE.search(name)):
                 sources[name] = _TRAIN
             elif op in LOSS_OPS or loss_name(name.lower()):
                 sources.setdefault(name, _EVAL)
@@ -537,8 +535,8 @@ class _Ranker:
         found = set()
         for name, node in nodes.items():
             op = node.op
-            if (op in _NOT_COMPUTE_OPS or op.startswith(TRAINING_OP_PREFIXES) or hint(name) and search(name)
-                    or scope and name.startswith(scope) or op in _READ_OPS and self._is_variable_read(node)):
+            if (op in _NOT_COMPUTE_OPS or op.startswith(TRAINING_OP_PREFIXES) or (hint(name) and search(name))
+                    or (scope and name.startswith(scope)) or (op in _READ_OPS and self._is_variable_read(node))):
                 continue
             users = consumers.get(name)
             if users and nodes[users[0]].op in VARIABLE_UPDATE_OPS and all(nodes[c].op in VARIABLE_UPDATE_OPS for c in users):
@@ -579,11 +577,10 @@ class _Ranker:
             if name not in compute:
                 continue
             word = _word(name)
-            if word in OUTPUT_WORDS or (name not in self.used_by_compute if name in taint
-                                        else name not in self.used_by_inference):
-                if (node.op not in _PLUMBING_OPS and word not in _PLUMBING_WORDS
-                        and not self._junk(node) and self._servable(node)):
-                    found.append(node)
+            unused = name not in self.used_by_compute if name in taint else name not in self.used_by_inference
+            if ((word in OUTPUT_WORDS or unused) and node.op not in _PLUMBING_OPS and word not in _PLUMBING_WORDS
+                    and not self._junk(node) and self._servable(node)):
+                found.append(node)
         return found
 
     def _junk(self, node: Node) -> bool:

@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from metainspect.formats import dtypes
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError, WrongKindError
-from metainspect.formats import slices
+from metainspect.formats import dtypes, slices
 from metainspect.formats.bundle import Bundle
 from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
-from metainspect.formats.table import has_magic
 from metainspect.formats.detect import DATA_SHARD, SAVED_MODEL_FILES
-from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
+from metainspect.formats.table import has_magic
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 
 if TYPE_CHECKING:

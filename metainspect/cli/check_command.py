@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,10 +22,10 @@ _STYLES = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
 
 #: the serving endpoints, as check and export take them
-InputOpt = Annotated[Optional[list[str]], typer.Option(
+InputOpt = Annotated[list[str] | None, typer.Option(
     "--input", metavar="KEY=TENSOR", show_default=False,
     help="An input the server feeds: signature key = tensor (x=input:0). Repeatable.")]
-OutputOpt = Annotated[Optional[list[str]], typer.Option(
+OutputOpt = Annotated[list[str] | None, typer.Option(
     "--output", metavar="KEY=TENSOR", show_default=False,
     help="An output the server fetches: signature key = tensor (probs=probs:0). Repeatable.")]
 
@@ -35,7 +35,7 @@ def check(
     model: Annotated[str, typer.Argument(
         help="A .meta, a checkpoint prefix with its .meta beside it, or a SavedModel directory.",
         show_default=False)],
-    checkpoint: Annotated[Optional[str], typer.Option(
+    checkpoint: Annotated[str | None, typer.Option(
         "--checkpoint", "-c", metavar="CKPT", show_default=False,
         help="Checkpoint to check against (default: the one beside the .meta, a SavedModel's own variables).")] = None,
     input_: InputOpt = None,

@@ -36,7 +36,8 @@ def vars_(
     path: CkptArg,
     match: MatchOpt = None,
     sort: Annotated[str, typer.Option("--sort", help="Order rows by name or by size (largest first).")] = "name",
-    stats: Annotated[bool, typer.Option("--stats", help="Add min, max, mean, std, NaN and Inf counts (reads every tensor).")] = False,
+    stats: Annotated[bool, typer.Option(
+        "--stats", help="Add min, max, mean, std, NaN and Inf counts (reads every tensor).")] = False,
     no_verify: NoVerifyOpt = False,
     json: JsonOpt = False,
 ) -> None:

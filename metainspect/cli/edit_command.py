@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ from metainspect.errors import MetainspectError
 if TYPE_CHECKING:
     from metainspect.edit import ChangeLog, EditSpec, WriteResult
 
-ListOpt = Optional[list[str]]
+ListOpt = list[str] | None
 
 
 @app.command("edit")
@@ -21,13 +21,13 @@ def edit(
     path: Annotated[str, typer.Argument(
         help="A .meta/.pb/.pbtxt file, SavedModel directory or saved_model.pb, or checkpoint prefix.",
         show_default=False)],
-    out: Annotated[Optional[str], typer.Option(
+    out: Annotated[str | None, typer.Option(
         "-o", "--out", metavar="OUT", show_default=False,
         help="Where to write: a file (same kind and encoding as the input), or a new directory when "
              "MODEL is a SavedModel directory.")] = None,
     clear_devices: Annotated[bool, typer.Option(
         "--clear-devices", help="Clear every node's device (function bodies included).")] = False,
-    add_signature: Annotated[Optional[str], typer.Option(
+    add_signature: Annotated[str | None, typer.Option(
         "--add-signature", metavar="NAME", show_default=False,
         help="Add a SignatureDef NAME from --input/--output; dtypes and shapes come from the graph.")] = None,
     inputs: Annotated[ListOpt, typer.Option(
@@ -41,7 +41,7 @@ def edit(
         help="Signature method: predict, classify, regress, or a full method name.")] = "predict",
     remove_signature: Annotated[ListOpt, typer.Option(
         "--remove-signature", metavar="NAME", show_default=False, help="Remove a SignatureDef (repeatable).")] = None,
-    set_tags: Annotated[Optional[str], typer.Option(
+    set_tags: Annotated[str | None, typer.Option(
         "--set-tags", metavar="TAGS", show_default=False,
         help="Replace the meta graph's tags, e.g. serve or serve,gpu.")] = None,
     rename: Annotated[ListOpt, typer.Option(
@@ -53,13 +53,13 @@ def edit(
         help="Set a placeholder's shape: x=?,784 (? unknown, x= scalar, x=* unknown rank). Repeatable.")] = None,
     drop_collection: Annotated[ListOpt, typer.Option(
         "--drop-collection", metavar="NAME", show_default=False, help="Remove a collection (repeatable).")] = None,
-    prune_to: Annotated[Optional[str], typer.Option(
+    prune_to: Annotated[str | None, typer.Option(
         "--prune-to", metavar="OUTPUTS", show_default=False,
         help="Keep only what these comma-separated ops/tensors need, plus the saver and initialisers.")] = None,
     strip_training: Annotated[bool, typer.Option(
         "--strip-training", help="Remove optimizer, gradient and summary subgraphs and optimizer-only "
                                  "variables (the saver stops saving them).")] = False,
-    tags: Annotated[Optional[str], typer.Option(
+    tags: Annotated[str | None, typer.Option(
         "--tags", help="SavedModel meta graph to edit, by tag set (default: the only one, else serve).")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Print every change; write nothing.")] = False,
     in_place: Annotated[bool, typer.Option(
@@ -119,9 +119,9 @@ def _spec(add_signature: str | None, inputs: list[str] | None, outputs: list[str
           set_shape: list[str] | None, drop_collection: list[str] | None, prune_to: str | None,
           strip_training: bool, clear_devices: bool) -> EditSpec:
     """The requested edits, every argument parsed (bad ones refused before any file is read)."""
+    from metainspect.checkpoint.renames import parse_rename
     from metainspect.edit import EditSpec, NewSignature, parse_shape_assignment
     from metainspect.edit.signatures import method_name
-    from metainspect.checkpoint.renames import parse_rename
 
     if (inputs or outputs) and add_signature is None:
         raise typer.BadParameter("--input/--output belong to --add-signature NAME", param_hint="--input")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,13 +26,13 @@ def export_command(
     model: Annotated[str, typer.Argument(
         help="A .meta, a checkpoint prefix with its .meta, a SavedModel or a .pb graph; with --model-factory "
              "a TF2 checkpoint.", show_default=False)],
-    out: Annotated[Optional[str], typer.Option(
+    out: Annotated[str | None, typer.Option(
         "--out", "-o", metavar="DIR", show_default=False,
         help="SavedModel directory to create (refused if it exists).")] = None,
-    frozen: Annotated[Optional[str], typer.Option(
+    frozen: Annotated[str | None, typer.Option(
         "--frozen", metavar="OUT.pb", show_default=False,
         help="Also (or instead) write a frozen GraphDef pruned to the outputs.")] = None,
-    checkpoint: Annotated[Optional[str], typer.Option(
+    checkpoint: Annotated[str | None, typer.Option(
         "--checkpoint", "-c", metavar="CKPT", show_default=False,
         help="Checkpoint to restore (default: the one beside the .meta, a SavedModel's own variables).")] = None,
     input_: InputOpt = None,
@@ -41,7 +41,7 @@ def export_command(
         "--signature-name", help="Key of the SignatureDef to write.")] = "serving_default",
     tags: Annotated[str, typer.Option(
         "--tags", help="Tag set of the exported meta graph, comma-separated.")] = "serve",
-    model_tags: Annotated[Optional[str], typer.Option(
+    model_tags: Annotated[str | None, typer.Option(
         "--model-tags", show_default=False,
         help="Meta graph of a SavedModel MODEL to read, by tag set (default: the serve one).")] = None,
     clear_devices: Annotated[bool, typer.Option(
@@ -51,10 +51,10 @@ def export_command(
         "--engine", metavar="tf|pure",
         help="tf: TensorFlow's SavedModelBuilder; pure: no TensorFlow (TF1 graphs). Default: tf when installed.")
     ] = "auto",
-    model_factory: Annotated[Optional[str], typer.Option(
+    model_factory: Annotated[str | None, typer.Option(
         "--model-factory", metavar="MODULE:FUNCTION", show_default=False,
         help="TF2 checkpoints: function building the model (tf.Module or Keras); module or path/to/file.py.")] = None,
-    input_spec: Annotated[Optional[list[str]], typer.Option(
+    input_spec: Annotated[list[str] | None, typer.Option(
         "--input-spec", metavar="NAME:DTYPE:SHAPE", show_default=False,
         help="TF2 checkpoints: a serving input, e.g. x:float32:?,3 (? unknown size). Repeatable.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,

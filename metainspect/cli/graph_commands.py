@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,11 +13,12 @@ from metainspect.cli.render import emit_json, emit_lines, emit_table, format_sha
 if TYPE_CHECKING:
     from metainspect.graph.model import Model
 
-PathArg = Annotated[str, typer.Argument(help="A .meta/.pb/.pbtxt file, SavedModel dir, or checkpoint prefix.", show_default=False)]
+PathArg = Annotated[str, typer.Argument(
+    help="A .meta/.pb/.pbtxt file, SavedModel dir, or checkpoint prefix.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema in README) instead of a table.")]
-TagsOpt = Annotated[Optional[str], typer.Option("--tags", help="SavedModel meta graph to use, by tag set: serve or serve,gpu.")]
-MatchOpt = Annotated[Optional[str], typer.Option("--match", help="Keep names matching this regular expression (searched).")]
-OpOpt = Annotated[Optional[str], typer.Option("--op", help="Keep nodes of this op type (repeatable as A,B).")]
+TagsOpt = Annotated[str | None, typer.Option("--tags", help="SavedModel meta graph to use, by tag set: serve or serve,gpu.")]
+MatchOpt = Annotated[str | None, typer.Option("--match", help="Keep names matching this regular expression (searched).")]
+OpOpt = Annotated[str | None, typer.Option("--op", help="Keep nodes of this op type (repeatable as A,B).")]
 
 
 def _load(path: str, tags: str | None) -> Model:
@@ -40,7 +41,7 @@ def nodes(
     path: PathArg,
     op: OpOpt = None,
     match: MatchOpt = None,
-    function: Annotated[Optional[str], typer.Option("--function", help="List the body of this library function instead.")] = None,
+    function: Annotated[str | None, typer.Option("--function", help="List the body of this library function instead.")] = None,
     tags: TagsOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -116,7 +117,7 @@ def variables(
 @app.command()
 def collections(
     path: PathArg,
-    name: Annotated[Optional[str], typer.Argument(help="Show this collection's items.", show_default=False)] = None,
+    name: Annotated[str | None, typer.Argument(help="Show this collection's items.", show_default=False)] = None,
     tags: TagsOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -167,7 +168,8 @@ def signatures(path: PathArg, tags: TagsOpt = None, json: JsonOpt = False) -> No
     for key, sig in sigs.items():
         for direction, specs in (("input", sig.inputs), ("output", sig.outputs)):
             for k, spec in specs.items():
-                rows.append([key, sig.method_name, direction, k, spec.name or spec.encoding, spec.dtype, format_shape(spec.shape)])
+                rows.append([key, sig.method_name, direction, k, spec.name or spec.encoding, spec.dtype,
+                             format_shape(spec.shape)])
     emit_table(["signature", "method", "", "key", "tensor", "dtype", "shape"], rows, title=f"{len(sigs)} signatures")
 
 
@@ -223,7 +225,8 @@ def info(path: PathArg, tags: TagsOpt = None, json: JsonOpt = False) -> None:
         f"  saver        {summary['saver_version'] or 'none'}",
         "  counts       " + ", ".join(f"{v} {k}" for k, v in counts.items()),
         "  top ops      " + ", ".join(f"{o['op']} {o['count']}" for o in summary["top_ops"]),
-        "  inputs       " + (", ".join(f"{i['name']} {i['dtype']}{format_shape(i['shape'])}" for i in summary["inputs"]) or "none"),
+        "  inputs       "
+        + (", ".join(f"{i['name']} {i['dtype']}{format_shape(i['shape'])}" for i in summary["inputs"]) or "none"),
         "  outputs      " + (", ".join(summary["outputs"]) or "none found"),
     ]
     if summary["signatures"]:
@@ -236,7 +239,8 @@ def _summary(model: Model) -> dict[str, Any]:
     sigs = model.signatures()
     serving = [s for k, s in sigs.items() if not k.startswith("__")]
     if serving:
-        inputs = [{"name": spec.name, "dtype": spec.dtype, "shape": spec.shape} for s in serving[:1] for spec in s.inputs.values()]
+        inputs = [{"name": spec.name, "dtype": spec.dtype, "shape": spec.shape}
+                  for s in serving[:1] for spec in s.inputs.values()]
         outputs = [spec.name or spec.encoding for s in serving[:1] for spec in s.outputs.values()]
     else:
         inputs = [{"name": p.tensor, "dtype": p.dtype, "shape": p.shape} for p in model.likely_inputs()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,13 +17,13 @@ from metainspect.cli.render import emit_json, emit_lines, emit_table, format_byt
 if TYPE_CHECKING:
     from metainspect.rewrite import RewritePlan, TensorPlan
 
-ListOpt = Optional[list[str]]
+ListOpt = list[str] | None
 
 
 @app.command("rewrite")
 def rewrite(
     path: CkptArg,
-    output: Annotated[Optional[str], typer.Option(
+    output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="OUT_PREFIX", show_default=False,
         help="Prefix of the new checkpoint: writes OUT_PREFIX.index and OUT_PREFIX.data-*. Must not exist.")] = None,
     rename: Annotated[ListOpt, typer.Option(
@@ -38,10 +38,10 @@ def rewrite(
     drop_optimizer: Annotated[bool, typer.Option(
         "--drop-optimizer", help="Drop optimizer state (Adam moments, slots, optimizer step); keep the model, "
                                  "global_step and save_counter.")] = False,
-    cast: Annotated[Optional[str], typer.Option(
+    cast: Annotated[str | None, typer.Option(
         "--cast", metavar="SRC:DST", show_default=False,
         help="Cast every SRC tensor to DST, both floating types: float32:float16, float32:bfloat16.")] = None,
-    shard_size: Annotated[Optional[str], typer.Option(
+    shard_size: Annotated[str | None, typer.Option(
         "--shard-size", metavar="SIZE", show_default=False,
         help="Split the data into shards of at most SIZE (512M, 1G, bytes; binary units). Default: the input's shards.")] = None,
     plan: Annotated[bool, typer.Option("--plan", help="Print every change and the resulting size; write nothing.")] = False,
@@ -160,7 +160,7 @@ def _row(tensor: TensorPlan) -> list[str]:
     size = format_bytes(tensor.nbytes)
     if tensor.new_nbytes != tensor.nbytes:
         size += f" -> {format_bytes(tensor.new_nbytes)}"
-    return [", ".join(kinds), tensor.name, dtype, shape, tensor.new_name if tensor.renamed else "", size]
+    return [", ".join(kinds), tensor.name, dtype, shape, (tensor.new_name or "") if tensor.renamed else "", size]
 
 
 def _shards(count: int) -> str:

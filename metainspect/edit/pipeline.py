@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from metainspect.graph.attrs import Shape
+from metainspect.checkpoint.renames import Renamer
 from metainspect.edit.changes import ChangeLog
 from metainspect.edit.target import EditTarget
 from metainspect.errors import MetainspectError
-from metainspect.checkpoint.renames import Renamer
+from metainspect.graph.attrs import Shape
 
 
 @dataclass(frozen=True)

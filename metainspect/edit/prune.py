@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.graph.names import split_reference
 from metainspect.errors import MetainspectError
+from metainspect.graph.names import split_reference
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -153,8 +153,8 @@ class _Graph:
 
 def _variable_defs(meta_graph: MetaGraphDef, collections: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
     """(variable op, names its VariableDef mentions) for every entry of the variable collections."""
-    from metainspect.graph.collections import decode_collection
     from metainspect.edit.references import referenced_names
+    from metainspect.graph.collections import decode_collection
     from metainspect.graph.model import VARIABLE_COLLECTIONS
 
     result = []
@@ -255,7 +255,7 @@ def _uses(graph: _Graph, variable: str, saver_scope: str | None) -> set[str]:
         source = queue.popleft()
         for name, _ in graph.consumers.get(source, []):
             node = graph.protos[name]
-            if name in seen or saver_scope and name.startswith(saver_scope):
+            if name in seen or (saver_scope and name.startswith(saver_scope)):
                 continue
             reads_source = bool(node.input) and split_reference(node.input[0])[1] == source
             if node.op in _VARIABLE_WRITES and reads_source:

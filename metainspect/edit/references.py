@@ -171,7 +171,8 @@ def _label(item: Any) -> str:
         value = getattr(item, attr, "")
         if value:
             return f"{item.DESCRIPTOR.name} {value}"
-    return item.DESCRIPTOR.name
+    name: str = item.DESCRIPTOR.name
+    return name
 
 
 def referenced_names(message: Message) -> list[str]:

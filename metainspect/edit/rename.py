@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.graph.names import is_valid_node_name, rename_reference
-from metainspect.errors import MetainspectError
 from metainspect.checkpoint.renames import Rename, Renamer
+from metainspect.edit.changes import ChangeLog, log_for
+from metainspect.errors import MetainspectError
+from metainspect.graph.names import is_valid_node_name, rename_reference
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog
-from metainspect.graph.names import output_index, split_reference
 from metainspect.errors import MetainspectError
+from metainspect.graph.names import output_index, split_reference
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.graph_pb2 import GraphDef

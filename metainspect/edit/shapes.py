@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from metainspect.graph.attrs import Shape
 from metainspect.edit.changes import ChangeLog, log_for
 from metainspect.errors import MetainspectError
+from metainspect.graph.attrs import Shape
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
@@ -49,8 +49,8 @@ def set_shape(meta_graph: MetaGraphDef, name: str, shape: Shape, log: ChangeLog 
     to TensorFlow, which infers them again when it imports the graph.
     """
     from metainspect.graph.attrs import shape_to_list
-    from metainspect.graph.names import split_reference
     from metainspect.graph.model import PLACEHOLDER_OPS
+    from metainspect.graph.names import split_reference
 
     log = log_for(log, "set-shape")
     name = split_reference(name)[1]

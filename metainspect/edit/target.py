@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
+    from google.protobuf.message import Message
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
     from metainspect.formats.graph_file import GraphFile
@@ -74,6 +75,7 @@ class EditTarget:
         """The file's bytes: the same message kind and encoding the input had."""
         from metainspect.formats.graph_file import GRAPH_DEF, SAVED_MODEL
 
+        message: Message
         if self.kind == SAVED_MODEL:
             from metainspect.proto.saved_model_pb2 import SavedModel
 
@@ -108,8 +110,8 @@ def model_of(meta_graph: MetaGraphDef) -> Model:
 
 def open_target(path: str | os.PathLike[str], tags: list[str] | None = None) -> EditTarget:
     """Read the graph ``path`` names (file, SavedModel directory or checkpoint prefix)."""
-    from metainspect.formats.graph_file import SAVED_MODEL, read_graph_file
     from metainspect.formats.detect import find_graph_file
+    from metainspect.formats.graph_file import SAVED_MODEL, read_graph_file
     from metainspect.graph.model import _choose_meta_graph
 
     source = os.fspath(path)

@@ -224,6 +224,15 @@ def _spec_json(model: Any, tensor: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "AmbiguousSignature", "CheckFailed", "ExportOptions", "ExportResult", "InputSpec", "choose_engine", "export",
-    "export_frozen", "export_from_factory", "export_saved_model", "parse_input_spec",
+    "AmbiguousSignature",
+    "CheckFailed",
+    "ExportOptions",
+    "ExportResult",
+    "InputSpec",
+    "choose_engine",
+    "export",
+    "export_from_factory",
+    "export_frozen",
+    "export_saved_model",
+    "parse_input_spec",
 ]

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metainspect.formats import dtypes
 from metainspect.errors import MetainspectError
 from metainspect.export.progress import Progress, silent
+from metainspect.formats import dtypes
 from metainspect.formats.graph_file import PROTOBUF_LIMIT
 from metainspect.graph.model import op_name
 
@@ -152,7 +152,7 @@ def _check_variable_inputs(model: Model, node: NodeDef, opdefs: dict[str, OpDef]
         if source is None:
             continue
         if source.op in RESOURCE_VARIABLE_OPS:
-            if node.op == "ReadVariableOp" or node.op == "ResourceGather" and position == 0:
+            if node.op == "ReadVariableOp" or (node.op == "ResourceGather" and position == 0):
                 continue
             raise FreezeError(model.path, f"node {node.name!r} ({node.op}) uses resource variable {source.name!r} "
                               "other than by reading it (update, function call or handle copy); cannot freeze it")
@@ -215,7 +215,7 @@ class _VariableValues:
         return self._full[key]
 
     def _expect(self, name: str, key: str, found: tuple[int, ...], wanted: list[int | None] | None) -> None:
-        if wanted is None or len(wanted) == len(found) and all(w is None or w == f for w, f in zip(wanted, found)):
+        if wanted is None or (len(wanted) == len(found) and all(w is None or w == f for w, f in zip(wanted, found))):
             return
         raise FreezeError(self.checkpoint.prefix, f"tensor {key!r} has shape {list(found)}, "
                           f"variable {name!r} needs {wanted}")
@@ -312,7 +312,7 @@ def _keep_functions(graph_def: GraphDef, library) -> None:  # type: ignore[no-un
         node = stack.pop()
         for name in _called_functions(node):
             for fn in (name, gradients.get(name)):
-                if fn in by_name and fn not in used:
+                if fn is not None and fn in by_name and fn not in used:
                     used.add(fn)
                     stack.extend(by_name[fn].node_def)
     for name in sorted(used):

@@ -18,10 +18,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from metainspect.formats import dtypes
 from metainspect.errors import MetainspectError, WrongKindError
 from metainspect.export.progress import Progress, silent
 from metainspect.export.tf_engine import first_line, import_tensorflow
+from metainspect.formats import dtypes
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
@@ -100,8 +100,8 @@ def export_from_factory(checkpoint: str, out: str, factory: str, input_specs: li
     Returns a summary: ``{"saved_model", "checkpoint", "attached_as", "signature_name", "inputs",
     "outputs", "variables", "left_in_checkpoint"}``.
     """
-    from metainspect.formats.atomic import new_directory
     from metainspect.checkpoint import open_checkpoint
+    from metainspect.formats.atomic import new_directory
 
     if tuple(tags) != (SERVE,):
         raise MetainspectError(None, "TF2 exports (tf.saved_model.save) always carry the single tag 'serve'")
@@ -203,7 +203,7 @@ def _attach(tf: Any, model: Any, prefix: str, graph: ObjectGraph) -> tuple[str |
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
             first_error = first_error or first_line(exc)
             continue
-        return name, set(status._checkpoint.matched_proto_ids)  # noqa: SLF001 - TF exposes no public accessor
+        return name, set(status._checkpoint.matched_proto_ids)
     raise MetainspectError(prefix, f"the model's variables do not match the checkpoint's objects "
                            f"(tried {', '.join(c or '(root)' for c in candidates)}): {first_error}")
 

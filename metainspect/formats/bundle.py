@@ -12,16 +12,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from google.protobuf.message import DecodeError
 
-from metainspect.formats import crc, dtypes
 from metainspect.errors import CorruptError, NotFoundError, WrongKindError
-from metainspect.formats import slices
+from metainspect.formats import crc, dtypes, slices
 from metainspect.formats.table import Table, map_file, release
+from metainspect.formats.wire import BytesLike, WireError, read_varint
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
-from metainspect.formats.wire import WireError, read_varint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,9 +107,9 @@ class Bundle:
             self._parsed[key] = parsed
         return parsed
 
-    def _read_header(self, value: memoryview) -> None:
+    def _read_header(self, value: BytesLike) -> None:
         try:
-            header = BundleHeaderProto.FromString(value)
+            header = BundleHeaderProto.FromString(value)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
         except DecodeError:
             raise CorruptError(self.index_path, "bad BundleHeaderProto under key ''") from None
         version = header.version
@@ -150,7 +149,7 @@ class Bundle:
         entry = self.entry(name)
         if not entry.slices:
             return [(None, entry)]
-        out = []
+        out: list[tuple[list[slices.Extent] | None, BundleEntryProto]] = []
         for proto in entry.slices:
             extents = slices.extents_of(proto)
             key = slices.encode_slice_key(_key(name), extents)
@@ -210,7 +209,8 @@ class Bundle:
         if shard_id not in self._shards:
             path = self.shard_path(shard_id)
             if not os.path.exists(path):
-                raise NotFoundError(path, f"data shard {shard_id} of {self.num_shards} is missing (expected beside {self.index_path})")
+                raise NotFoundError(
+                    path, f"data shard {shard_id} of {self.num_shards} is missing (expected beside {self.index_path})")
             self._shards[shard_id] = map_file(path)
         return self._shards[shard_id]
 
@@ -255,14 +255,15 @@ class Bundle:
         np_dtype = dtype.numpy()
         if len(data) != count * np_dtype.itemsize:
             raise TensorCorruptError(
-                path, offset, f"{what} holds {len(data)} bytes, shape {list(shape)} {dtype.name} needs {count * np_dtype.itemsize}"
+                path, offset,
+                f"{what} holds {len(data)} bytes, shape {list(shape)} {dtype.name} needs {count * np_dtype.itemsize}"
             )
         if stored_crc is not None:
             actual = crc.mask(crc.crc32c(data))
             if actual != stored_crc:
                 raise crc_mismatch(path, offset, len(data), what, stored_crc, actual)
         if offset % np_dtype.alignment == 0:
-            array = np.frombuffer(buf, dtype=np_dtype, count=count, offset=offset)  # type: ignore[call-overload]
+            array: np.ndarray = np.frombuffer(buf, dtype=np_dtype, count=count, offset=offset)  # type: ignore[call-overload]
         else:
             array = np.frombuffer(bytes(data), dtype=np_dtype)
         if self.big_endian and np_dtype.itemsize > 1:
@@ -284,7 +285,8 @@ def _key(name: str) -> bytes:
 def crc_mismatch(path: str, offset: int, size: int, what: str, stored: int, actual: int) -> TensorCorruptError:
     """The error for ``size`` stored bytes at ``offset`` whose masked CRC32C is ``actual``, not ``stored``."""
     return TensorCorruptError(
-        path, offset, f"{what}: checksum mismatch at offset {offset} (size {size}): stored {stored:#010x}, computed {actual:#010x}"
+        path, offset,
+        f"{what}: checksum mismatch at offset {offset} (size {size}): stored {stored:#010x}, computed {actual:#010x}"
     )
 
 
@@ -292,7 +294,7 @@ def _strings(data: memoryview, count: int, big_endian: bool) -> tuple[np.ndarray
     """Decode a string tensor; return the values and the entry's (unmasked) CRC; ValueError if bad."""
     import numpy as np
 
-    order = "big" if big_endian else "little"
+    order: Literal["big", "little"] = "big" if big_endian else "little"
     if count + 4 > len(data):
         raise ValueError(f"{len(data)} bytes cannot hold {count} string lengths and their checksum")
     lengths = []
@@ -349,7 +351,7 @@ def _variants(data: memoryview, count: int) -> tuple[np.ndarray, int]:
             raise ValueError(f"element {i}: variant checksum mismatch")
         running = crc.crc32c(stored, running)
         try:
-            values[i] = VariantTensorDataProto.FromString(body)
+            values[i] = VariantTensorDataProto.FromString(body)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
         except DecodeError:
             raise ValueError(f"element {i} is not a VariantTensorDataProto") from None
         pos += length + 4

@@ -36,8 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
-from metainspect.formats import atomic, crc, dtypes
-from metainspect.formats import slices
+from metainspect.formats import atomic, crc, dtypes, slices
 from metainspect.formats.bundle import data_file_name
 from metainspect.formats.table_writer import TableBuilder
 from metainspect.formats.wire import BytesLike, encode_varint
@@ -166,7 +165,7 @@ class _Lanes:
                 job = shard.jobs.popleft()
             try:
                 moved = job()
-            except BaseException as exc:  # handed to the waiting thread
+            except BaseException as exc:  # noqa: BLE001  (handed to the waiting thread, which re-raises it)
                 with self._changed:
                     self._queued -= 1
                     self._error = self._error or exc
@@ -419,7 +418,7 @@ class BundleWriter:
         if (full_shape is None) != (extents is None):
             raise ValueError(f"{name!r}: give both full_shape and extents for a slice, or neither")
         key = _key(name)
-        full_entry = None
+        full_entry: _FullEntry | None = None
         if full_shape is not None and extents is not None:
             full = tuple(int(d) for d in full_shape)
             extents = [(int(s), int(n)) for s, n in extents]
@@ -432,12 +431,14 @@ class BundleWriter:
                 raise ValueError(f"{name!r}: slice {slices.slice_spec(extents)} of {list(full)} has shape "
                                  f"{list(expected)}, not {list(shape)}")
             if not slices.is_full(extents, full):
-                full_entry = self._entries.get(key)
-                if full_entry is None:
+                existing = self._entries.get(key)
+                if existing is None:
                     full_entry = _FullEntry(kind.enum, full, -1)
-                elif not isinstance(full_entry, _FullEntry):
+                elif not isinstance(existing, _FullEntry):
                     raise ValueError(f"duplicate tensor {name!r}: already added whole")
-                elif (full_entry.dtype, full_entry.shape) != (kind.enum, full):
+                else:
+                    full_entry = existing
+                if (full_entry.dtype, full_entry.shape) != (kind.enum, full):
                     raise ValueError(f"{name!r}: slice is {kind.name} of {list(full)}, earlier slices were "
                                      f"{dtypes.name_of(full_entry.dtype)} of {list(full_entry.shape)}")
                 key = slices.encode_slice_key(key, extents)
@@ -567,7 +568,7 @@ def _dtype_of(array: np.ndarray, dtype: str | None) -> dtypes.DType:
     return kind
 
 
-def _encode(array: np.ndarray, kind: dtypes.DType) -> tuple[int, list[BytesLike], int | None]:
+def _encode(array: np.ndarray, kind: dtypes.DType) -> tuple[int, Sequence[BytesLike], int | None]:
     """``(size, chunks, masked crc or None when it is to be computed over the chunks)``."""
     import numpy as np
 
@@ -579,7 +580,7 @@ def _encode(array: np.ndarray, kind: dtypes.DType) -> tuple[int, list[BytesLike]
     storage = kind.numpy()
     little = np.ascontiguousarray(array, dtype=storage.newbyteorder("<")).reshape(-1)
     raw = little.view(np.uint8)
-    return raw.nbytes, [memoryview(raw)], None
+    return raw.nbytes, [raw.data], None
 
 
 def _copy_range(source: int, target: int, offset: int, at: int, count: int) -> int:

@@ -7,7 +7,7 @@ tens of milliseconds that listing commands should not pay twice.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from metainspect.formats.wire import BytesLike
 

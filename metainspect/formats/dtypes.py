@@ -7,10 +7,11 @@ Non-standard numpy types come from ``ml_dtypes``, imported only when such a tens
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import numpy as np
+    from tensorboard.compat.proto.types_pb2 import DataType
 
 REF_OFFSET = 100
 
@@ -19,7 +20,7 @@ REF_OFFSET = 100
 class DType:
     """One TensorFlow data type."""
 
-    enum: int
+    enum: DataType
     name: str
     #: bytes per element in a checkpoint; 0 for variable-length (string, variant) or unsavable
     itemsize: int
@@ -45,7 +46,8 @@ class DType:
         if self.numpy_name.startswith("ml_dtypes."):
             import ml_dtypes
 
-            return np.dtype(getattr(ml_dtypes, self.numpy_name.split(".", 1)[1]))
+            extended: np.dtype[Any] = np.dtype(getattr(ml_dtypes, self.numpy_name.split(".", 1)[1]))
+            return extended
         return np.dtype(self.numpy_name)
 
 
@@ -85,7 +87,8 @@ _TABLE = [
     (33, "float4_e2m1fn", 1, "ml_dtypes.float4_e2m1fn"),
 ]
 
-BY_ENUM: dict[int, DType] = {row[0]: DType(*row) for row in _TABLE}
+#: the proto stubs type DataType values apart from plain ints; the table holds exactly those values
+BY_ENUM: dict[int, DType] = {row[0]: DType(cast("DataType", row[0]), *row[1:]) for row in _TABLE}
 BY_NAME: dict[str, DType] = {d.name: d for d in BY_ENUM.values()}
 #: TensorFlow's alternative spellings accepted on input (``half`` is ``float16``…)
 ALIASES = {"half": "float16", "float": "float32", "double": "float64"}
@@ -125,7 +128,7 @@ def name_for_array(array: np.ndarray) -> str:
         return "variant" if hasattr(first, "SerializeToString") else "string"
     if array.dtype.kind in "SU":
         return "string"
-    name = array.dtype.name
+    name: str = array.dtype.name
     record = BY_NAME.get(name)
     if record is not None and record.numpy_name in (name, f"ml_dtypes.{name}"):
         return name

@@ -114,13 +114,13 @@ def sniff_binary(data: bytes) -> str:
         seen[number] = seen.get(number, 0) + 1
         if number == 1 and wire_type == 0:
             return SAVED_MODEL
-        if number == 3 and wire_type == 0 or number == 1 and seen[1] > 1:
+        if (number == 3 and wire_type == 0) or (number == 1 and seen[1] > 1):
             return GRAPH_DEF
         if number in (3, 6, 7) and wire_type == 2:
             return META_GRAPH
         if number == 2 and seen[2] > 1:
             return SAVED_MODEL
-        if number > 7 or wire_type != 2 and number != 3:
+        if number > 7 or (wire_type != 2 and number != 3):
             raise WireError(f"field {number} (wire type {wire_type}) fits no TensorFlow graph message")
         if number == 1 and isinstance(value, memoryview) and _is_node_def(value):
             return GRAPH_DEF
@@ -140,7 +140,7 @@ def _is_node_def(payload: memoryview) -> bool:
     return (
         first is not None and first[0] == 1 and first[1] == 2
         and second is not None and second[0] == 2 and second[1] == 2
-        and bool(_IDENTIFIER.match(bytes(second[2])))  # type: ignore[arg-type]
+        and bool(_IDENTIFIER.match(bytes(second[2])))
     )
 
 

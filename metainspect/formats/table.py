@@ -11,13 +11,14 @@ and no length read from the file is trusted before it is checked against the buf
 from __future__ import annotations
 
 import bisect
+import contextlib
 import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from metainspect.formats import crc
 from metainspect.errors import CorruptError, NotFoundError
+from metainspect.formats import crc
 from metainspect.formats.wire import BytesLike, WireError, read_varint
 
 FOOTER_SIZE = 48
@@ -69,16 +70,14 @@ def map_file(path: str | os.PathLike[str]) -> mmap.mmap | bytes:
 def release(buf: object) -> None:
     """Close a mapping from :func:`map_file` unless arrays still reference it (GC frees it then)."""
     if isinstance(buf, mmap.mmap):
-        try:
+        with contextlib.suppress(BufferError):
             buf.close()
-        except BufferError:
-            pass
 
 
 class Table:
     """A read-only table over a buffer; iterate it for ``(key, value)`` pairs in key order."""
 
-    def __init__(self, buf: BytesLike, path: str | os.PathLike[str]) -> None:
+    def __init__(self, buf: BytesLike | mmap.mmap, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._buf = memoryview(buf)
         size = len(self._buf)
@@ -194,10 +193,11 @@ class Table:
 
         try:
             out = bytes(snappy.decompress_raw(contents))
-        except Exception as exc:  # cramjam raises its own DecompressionError
+        except Exception as exc:  # noqa: BLE001  (cramjam raises its own DecompressionError, not exported)
             raise CorruptError(self.path, f"corrupted snappy-compressed block at offset {start}: {exc}") from None
         if len(out) != expected:
-            raise CorruptError(self.path, f"snappy-compressed block at offset {start} decompressed to {len(out)} bytes, not {expected}")
+            raise CorruptError(
+                self.path, f"snappy-compressed block at offset {start} decompressed to {len(out)} bytes, not {expected}")
         return memoryview(out)
 
     def _block_entries(self, handle: BlockHandle) -> Iterator[tuple[bytes, BytesLike]]:

@@ -12,6 +12,7 @@ from metainspect.formats import dtypes
 
 if TYPE_CHECKING:
     import numpy as np
+    from numpy.typing import DTypeLike
     from tensorboard.compat.proto.tensor_pb2 import TensorProto
 
 #: typed value field holding each dtype's elements, when ``tensor_content`` is empty
@@ -71,13 +72,13 @@ def to_numpy(proto: TensorProto, dtype: dtypes.DType | None = None, shape: tuple
     return _filled(raw, count, 0, np_dtype).reshape(shape)
 
 
-def _filled(values: list, count: int, zero: object, np_dtype: object) -> np.ndarray:
+def _filled(values: list, count: int, zero: object, np_dtype: DTypeLike) -> np.ndarray:
     """``values`` padded to ``count`` by repeating the last one (zeros when there are none)."""
     import numpy as np
 
     if len(values) < count:
         values = values + [values[-1] if values else zero] * (count - len(values))
-    out = np.empty(count, dtype=np_dtype)  # type: ignore[call-overload]
+    out = np.empty(count, dtype=np_dtype)
     out[:] = values[:count]
     return out
 

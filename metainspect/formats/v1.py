@@ -20,8 +20,8 @@ from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import slices
 from metainspect.formats.bundle import CONSUMER_VERSION, TensorCorruptError, dtype_of, shape_of
 from metainspect.formats.table import Table
+from metainspect.formats.wire import BytesLike, WireError, iter_fields
 from metainspect.proto.saved_tensor_slice_pb2 import SavedTensorSlices
-from metainspect.formats.wire import WireError, iter_fields
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +74,7 @@ class V1Checkpoint:
         if first is None or first[0] != b"":
             raise CorruptError(path, "no V1 meta record under the empty key")
         try:
-            meta = SavedTensorSlices.FromString(first[1]).meta
+            meta = SavedTensorSlices.FromString(first[1]).meta  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
         except DecodeError:
             raise CorruptError(path, "bad SavedTensorSlices meta record") from None
         versions = meta.versions
@@ -87,7 +87,8 @@ class V1Checkpoint:
             key = item.name.encode("utf-8", "surrogateescape")
             tensor = self._tensors.setdefault(key, V1Tensor(item.name, dtype, shape))
             if (tensor.dtype, tensor.shape) != (dtype, shape):
-                raise CorruptError(path, f"{what} is {dtype.name} {list(shape)} here, {tensor.dtype.name} {list(tensor.shape)} in another shard")
+                raise CorruptError(path, f"{what} is {dtype.name} {list(shape)} here, "
+                                         f"{tensor.dtype.name} {list(tensor.shape)} in another shard")
             for proto in item.slice:
                 extents = slices.extents_of(proto)
                 if len(extents) != len(shape):
@@ -154,7 +155,8 @@ class V1Checkpoint:
             return _decode_record(record, tensor.dtype, shape)
         except ValueError as exc:
             raise TensorCorruptError(
-                table.path, handle.offset, f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
+                table.path, handle.offset,
+                f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
             ) from None
 
     def close(self) -> None:
@@ -164,7 +166,7 @@ class V1Checkpoint:
         self._tables.clear()
 
 
-def _decode_record(record: memoryview, dtype: DType, shape: tuple[int, ...]) -> np.ndarray:
+def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> np.ndarray:
     """Values of one data record (a SavedTensorSlices with ``data`` set); ValueError if bad."""
     import numpy as np
     from tensorboard.compat.proto.tensor_pb2 import TensorProto
@@ -179,20 +181,20 @@ def _decode_record(record: memoryview, dtype: DType, shape: tuple[int, ...]) -> 
         for number_, wire_type, value in iter_fields(tensor_bytes):
             if number_ != number:
                 continue
-            if wire_type == 2:
-                if len(value) % component.itemsize:  # type: ignore[arg-type]
-                    raise ValueError(f"packed {field_name} of {len(value)} bytes")  # type: ignore[arg-type]
-                chunks.append(np.frombuffer(value, dtype=component))  # type: ignore[call-overload]
-            else:
+            if isinstance(value, int):  # one fixed32/fixed64 element
                 size = 4 if wire_type == 5 else 8
-                chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))  # type: ignore[call-overload]
+                chunks.append(np.frombuffer(value.to_bytes(size, "little"), dtype=component))
+            else:  # packed elements
+                if len(value) % component.itemsize:
+                    raise ValueError(f"packed {field_name} of {len(value)} bytes")
+                chunks.append(np.frombuffer(value, dtype=component))
         values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.empty(0, component)
         expected = count * (2 if np_dtype.kind == "c" else 1)
         if values.size != expected:
             raise ValueError(f"{values.size} values in {field_name}, shape {list(shape)} needs {expected}")
         return values.view(np_dtype).reshape(shape)
     try:
-        proto = TensorProto.FromString(tensor_bytes)
+        proto = TensorProto.FromString(tensor_bytes)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
     except DecodeError:
         raise ValueError("bad TensorProto") from None
     raw = getattr(proto, field_name)
@@ -208,14 +210,14 @@ def _decode_record(record: memoryview, dtype: DType, shape: tuple[int, ...]) -> 
     return values.reshape(shape)
 
 
-def _tensor_proto_bytes(record: memoryview) -> memoryview:
+def _tensor_proto_bytes(record: BytesLike) -> memoryview:
     """The ``data.data`` TensorProto bytes of a SavedTensorSlices record, without copying."""
     try:
-        for number, wire_type, value in iter_fields(record):
-            if number == _DATA_FIELD and wire_type == 2:
-                for inner, inner_type, tensor in iter_fields(value):  # type: ignore[arg-type]
-                    if inner == _TENSOR_PROTO_FIELD and inner_type == 2:
-                        return tensor  # type: ignore[return-value]
+        for number, _, value in iter_fields(record):
+            if number == _DATA_FIELD and isinstance(value, memoryview):  # length-delimited
+                for inner, _, tensor in iter_fields(value):
+                    if inner == _TENSOR_PROTO_FIELD and isinstance(tensor, memoryview):
+                        return tensor
     except WireError as exc:
         raise ValueError(str(exc)) from None
     raise ValueError("record has no tensor data")

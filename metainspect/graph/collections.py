@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from google.protobuf.message import Message
     from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
 
     from metainspect.graph.model import Collection
@@ -13,10 +14,11 @@ if TYPE_CHECKING:
 _KNOWN_ANY = {"tensorflow.AssetFileDef": ("tensorboard.compat.proto.meta_graph_pb2", "AssetFileDef")}
 
 
-def _proto_class(module: str, name: str) -> type:
+def _proto_class(module: str, name: str) -> type[Message]:
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    found: type[Message] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def _bytes_item_class(collection_name: str) -> tuple[str, str] | None:

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from metainspect.formats import dtypes
-from metainspect.graph.attrs import Shape, attr_value, shape_to_list
 from metainspect.errors import WrongKindError
+from metainspect.formats import dtypes
+from metainspect.formats.detect import find_graph_file
 from metainspect.formats.graph_file import GRAPH_DEF, SAVED_MODEL, read_graph_file
 from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
-from metainspect.formats.detect import find_graph_file
+from metainspect.graph.attrs import Shape, attr_value, shape_to_list
 
 if TYPE_CHECKING:
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef, TensorInfo
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
@@ -199,7 +200,7 @@ def tensor_spec(info: TensorInfo) -> TensorSpec:
     encoding = info.WhichOneof("encoding") or "name"
     if encoding == "coo_sparse":
         coo = info.coo_sparse
-        parts = (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name)
+        parts: tuple[str, ...] = (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name)
         return TensorSpec(coo.values_tensor_name, dtype, shape, encoding, parts)
     if encoding == "composite_tensor":
         parts = tuple(c.name for c in info.composite_tensor.components)
@@ -221,7 +222,7 @@ class Model:
 
     # -- basic facts -------------------------------------------------------------------------
     @property
-    def graph_def(self):  # type: ignore[no-untyped-def]
+    def graph_def(self) -> GraphDef:
         return self.meta_graph.graph_def
 
     @property
@@ -307,7 +308,7 @@ class Model:
         """Graph inputs; the saver's own filename placeholders are left out unless asked for."""
         result = []
         for node in self._nodes:
-            if node.op not in PLACEHOLDER_OPS or not include_saver and self._saver_owned(node.name):
+            if node.op not in PLACEHOLDER_OPS or (not include_saver and self._saver_owned(node.name)):
                 continue
             attrs = node.proto.attr
             dtype = dtypes.name_of(attrs["dtype"].type) if "dtype" in attrs else "unknown"

@@ -58,7 +58,7 @@ def _graph_op_outputs(model: Model) -> dict[str, tuple[list[OutputArg], dict[str
         return cached  # type: ignore[no-any-return]
     found: dict[str, tuple[list[OutputArg], dict[str, Any]]] = {}
     for op in model.meta_graph.meta_info_def.stripped_op_list.op:
-        args = [(a.type, a.type_attr, a.number_attr, a.type_list_attr) for a in op.output_arg]
+        args: list[OutputArg] = [(a.type, a.type_attr, a.number_attr, a.type_list_attr) for a in op.output_arg]
         defaults = {a.name: _attr_default(a.default_value) for a in op.attr if a.HasField("default_value")}
         found[op.name] = (args, defaults)
     for fn in model.graph_def.library.function:
@@ -86,7 +86,7 @@ def _signature(model: Model, op: str) -> tuple[list[OutputArg], dict[str, Any]] 
     stock = stock_op_outputs().get(op)
     if stock is None:
         return None
-    return [tuple(arg) for arg in stock["out"]], stock.get("defaults", {})  # type: ignore[misc]
+    return [tuple(arg) for arg in stock["out"]], stock.get("defaults", {})
 
 
 def _dtypes_of(node: Node, args: list[OutputArg], defaults: dict[str, Any]) -> list[int | None] | None:

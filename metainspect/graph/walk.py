@@ -17,8 +17,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from metainspect.graph.ops import stock_registry
 from metainspect.graph.model import PLACEHOLDER_OPS, VARIABLE_OPS, Function, Node, op_name
+from metainspect.graph.ops import stock_registry
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model
@@ -224,7 +224,7 @@ def saver_owns(index: GraphIndex, site: Site) -> bool:
     if site.host is None and site.function is None:
         name = site.node.name
         scope = index.model.saver_scope()
-        if name.startswith("save") and _SAVER_SCOPE.match(name) or scope and name.startswith(scope):
+        if (name.startswith("save") and _SAVER_SCOPE.match(name)) or (scope and name.startswith(scope)):
             return True
     return site in saver_region(index)
 
@@ -242,7 +242,7 @@ def _holds_variable(index: GraphIndex, name: str) -> bool:
 
 def tensor_key(tensor: str) -> str:
     """A tensor name in canonical ``op:index`` form (``x`` -> ``x:0``)."""
-    head, sep, tail = tensor.rpartition(":")
+    _head, sep, tail = tensor.rpartition(":")
     return tensor if sep and tail.isdigit() else f"{tensor}:0"
 
 
@@ -282,7 +282,8 @@ class Feeds:
 def feeds_needed(index: GraphIndex, tensors: Iterable[str], fed: Collection[str] = ()) -> Feeds:
     """Placeholders the output tensors depend on that are not fed, in graph order."""
     needed = ancestors(index, tensors, fed)
-    required, optional = [], []
+    required: list[str] = []
+    optional: list[str] = []
     for node in index.model.nodes():
         if node.op in PLACEHOLDER_OPS and node.name in needed:
             (optional if node.op == "PlaceholderWithDefault" else required).append(node.name)
@@ -331,7 +332,7 @@ def function_refs(node: Node) -> Iterator[str]:
 # -- nested GraphDefs ---------------------------------------------------------------------------
 
 def _function_sites(functions: Iterable[Function], where: str, host: Site | None) -> list[Site]:
-    sites = []
+    sites: list[Site] = []
     for fn in functions:
         label = f"function {fn.name}" if where == GRAPH else f"function {fn.name} of {where}"
         sites.extend(Site(node, label, fn.name, host) for node in fn.nodes)

@@ -41,14 +41,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
-from metainspect.formats import crc, dtypes
-from metainspect.errors import CorruptError, MetainspectError, NotFoundError
-from metainspect.formats import slices
-from metainspect.formats.bundle import Bundle, TensorCorruptError, crc_mismatch, dtype_of, shape_of
-from metainspect.formats.bundle_writer import BundleFiles, BundleWriter, encode_strings, starts_new_shard
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.checkpoint.roles import OPTIMIZER, classify
+from metainspect.errors import CorruptError, MetainspectError, NotFoundError
+from metainspect.formats import crc, dtypes, slices
+from metainspect.formats.bundle import Bundle, TensorCorruptError, crc_mismatch, dtype_of, shape_of
+from metainspect.formats.bundle_writer import BundleFiles, BundleWriter, encode_strings, starts_new_shard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -463,13 +462,13 @@ def _plan(checkpoint: _Input, options: RewriteOptions, out_prefix: str | None, i
     if checkpoint.bundle is not None:
         _check_data_files(checkpoint, decided)
     output, backup = _destination(checkpoint, out_prefix, in_place)
-    plan = RewritePlan(
+    rewrite_plan = RewritePlan(
         source=checkpoint.prefix, source_format=checkpoint.format, source_shards=len(checkpoint.files),
         output=output, in_place=in_place, backup=backup, tensors=tuple(plans), object_graph=graph_change,
         output_shards=_count_shards(decided, options.shard_size), shard_size=options.shard_size,
         verify=options.verify, sync=options.sync, notes=checkpoint.notes,
     )
-    return plan, decided
+    return rewrite_plan, decided
 
 
 def _check_data_files(checkpoint: _Input, decided: _Decided) -> None:
@@ -682,7 +681,7 @@ class _Copier:
             return False, 0
         if checkpoint.v1 is not None or (checkpoint.big_endian and not tensor.dtype.is_numeric):
             return False, self._decoded(tensor, plan.new_name, new_dtype, piece)
-        part = {} if piece.extents is None else {"full_shape": tensor.shape, "extents": piece.extents}
+        full_shape = None if piece.extents is None else tensor.shape
         fd, path = checkpoint.fd(piece.shard), checkpoint.files[piece.shard]
         unchanged = new_dtype == tensor.dtype and not checkpoint.big_endian
         what = f"tensor {tensor.name!r}" + ("" if piece.extents is None else f" slice {slices.slice_spec(piece.extents)}")
@@ -694,14 +693,15 @@ class _Copier:
             elif self.verify:
                 checkpoint.values(tensor.name)  # variants: decoded, every element's checksum checked
             writer.copy_bytes(plan.new_name, new_dtype.name, piece.shape, fd, piece.offset, piece.size,
-                              piece.crc32c, **part)
+                              piece.crc32c, full_shape=full_shape, extents=piece.extents)
             return True, 0
         chunks: Iterable[memoryview] = _read(fd, path, piece.offset, piece.size, self.buffer)
         if self.verify:
             chunks = _checked(chunks, piece, path, what)
         converter = _Converter(tensor.dtype, new_dtype, checkpoint.big_endian)
         size = math.prod(piece.shape) * new_dtype.itemsize
-        writer.add_bytes(plan.new_name, new_dtype.name, piece.shape, size, converter(chunks), **part)
+        writer.add_bytes(plan.new_name, new_dtype.name, piece.shape, size, converter(chunks), full_shape=full_shape,
+                         extents=piece.extents)
         return False, converter.overflow
 
     def _decoded(self, tensor: _Tensor, new_name: str, new_dtype: dtypes.DType, piece: _Piece) -> int:
@@ -770,9 +770,9 @@ def _crc_range(fd: int, offset: int, size: int) -> int:
     for start_at in range(offset, offset + size, CHUNK):
         length = min(CHUNK, offset + size - start_at)
         start = start_at - start_at % mmap.ALLOCATIONGRANULARITY
-        with mmap.mmap(fd, start_at + length - start, offset=start, access=mmap.ACCESS_READ) as window:
-            with memoryview(window)[start_at - start:] as view:
-                running = crc.crc32c(view, running)
+        with (mmap.mmap(fd, start_at + length - start, offset=start, access=mmap.ACCESS_READ) as window,
+              memoryview(window)[start_at - start:] as view):
+            running = crc.crc32c(view, running)
     return running
 
 
@@ -853,7 +853,7 @@ class _Converter:
             if self.target != self.source:
                 values, overflow = _cast(values, self.target)
                 self.overflow += overflow
-            yield memoryview(np.ascontiguousarray(values).view(np.uint8))
+            yield np.ascontiguousarray(values).view(np.uint8).data
 
 
 def _cast(values: np.ndarray, target: dtypes.DType) -> tuple[np.ndarray, int]:
@@ -914,8 +914,8 @@ def rewrite_object_graph(data: bytes, renamed: dict[str, str], dropped: set[str]
         if len(slots) != len(node.slot_variables):
             removed_slots += len(node.slot_variables) - len(slots)
             copies = [type(s)() for s in slots]
-            for copy, original in zip(copies, slots):
-                copy.CopyFrom(original)
+            for copy_slot, slot in zip(copies, slots):
+                copy_slot.CopyFrom(slot)
             del node.slot_variables[:]
             node.slot_variables.extend(copies)
     change = ObjectGraphChange(removed_attributes, removed_slots, keys, full_names)

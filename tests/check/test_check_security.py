@@ -1,0 +1,149 @@
+"""The security check: Python calls, code loading and file I/O in graphs, functions and nested graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
+from metainspect.check.security import check_security
+from metainspect.graph.model import Model, Node, load_model
+from metainspect.graph.walk import nested_graph_defs, parse_graph_def
+
+from helpers.paths import SAMPLES
+
+CHECK = SAMPLES / "check"
+UNSAFE = CHECK / "unsafe_ops" / "model.meta"
+MAP_FUNCTION = "__inference_Dataset_map_lambda_25"
+
+
+def secure(model: Model | Path, inputs: dict[str, str] | None = None,
+           outputs: dict[str, str] | None = None) -> dict[str, Finding]:
+    """Findings by subject node name."""
+    if not isinstance(model, Model):
+        model = load_model(model)
+    findings = check_security(CheckContext(model, inputs=inputs or {}, outputs=outputs or {}))
+    assert all(f.id.startswith("security.") and f.fix for f in findings)
+    return {f"{f.subject}@{f.details['where']}": f for f in findings}
+
+
+def test_unsafe_ops_fixture() -> None:
+    found = secure(UNSAFE)
+    assert set(found) == {"py_double@graph", "write_file@graph", "read_file@graph",
+                          f"ReadFile@function {MAP_FUNCTION}"}
+    pyfunc = found["py_double@graph"]
+    assert pyfunc.id == "security.python-op" and pyfunc.severity == ERROR
+    assert pyfunc.details["target"] == "token pyfunc_0"
+    write = found["write_file@graph"]
+    assert write.id == "security.file-write" and write.details["target"] == "/tmp/metainspect_unsafe_out.txt"
+    # total_len (the proposed output) reads /etc/hostname and the files the dataset maps over
+    read = found["read_file@graph"]
+    assert read.id == "security.file-read" and read.severity == WARNING and read.details["target"] == "/etc/hostname"
+    mapped = found[f"ReadFile@function {MAP_FUNCTION}"]
+    assert mapped.id == "security.file-read" and mapped.severity == WARNING
+    assert mapped.details["on_inference_path"] and write.severity == INFO
+
+
+def test_file_reads_off_the_served_path_are_informational() -> None:
+    found = secure(UNSAFE, inputs={"x": "x:0"}, outputs={"y": "mul:0"})
+    assert {f.severity for key, f in found.items() if "ReadFile" in key or "read_file" in key} == {INFO}
+    assert found["py_double@graph"].severity == ERROR  # Python is an error anywhere
+
+
+def test_savers_are_not_reported() -> None:
+    for path in [SAMPLES / "mlp", SAMPLES / "savedmodel_tf2", SAMPLES / "functions" / "functions.meta",
+                 CHECK / "io_unambiguous" / "model.meta", CHECK / "device_pinned" / "model.meta"]:
+        assert secure(path) == {}, path
+
+
+def test_checkpoint_ops_outside_the_saver() -> None:
+    model = load_model(SAMPLES / "mlp")
+    model.graph_def.node.add(name="sneaky/RestoreV2", op="RestoreV2").input.extend(
+        ["save/Const", "save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"])
+    found = secure(model)
+    assert set(found) == {"sneaky/RestoreV2@graph"}
+    assert found["sneaky/RestoreV2@graph"].id == "security.checkpoint-io"
+
+
+def test_print_to_a_file_and_python_in_a_function_body() -> None:
+    model = load_model(SAMPLES / "functions" / "functions.meta")
+    body = model.graph_def.library.function[0].node_def
+    body.add(name="to_file", op="PrintV2").attr["output_stream"].s = b"file:///tmp/leak.txt"
+    body.add(name="to_stderr", op="PrintV2").attr["output_stream"].s = b"stderr"
+    body.add(name="eager", op="EagerPyFunc").attr["token"].s = b"pyfunc_7"
+    found = {f.subject: f for f in secure(model).values()}
+    assert set(found) == {"to_file", "eager"}
+    assert found["to_file"].id == "security.file-write" and found["to_file"].details["target"] == "file:///tmp/leak.txt"
+    assert found["eager"].id == "security.python-op" and found["eager"].details["where"].startswith("function ")
+
+
+def test_loading_a_library_is_an_error() -> None:
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    model.graph_def.node.add(name="loader", op="LoadLibrary")
+    finding, = secure(model).values()
+    assert finding.id == "security.load-library" and finding.severity == ERROR
+
+
+def _dataset_graph_bytes() -> bytes:
+    """A tf.data graph as DatasetToGraph writes it, built from the TF-written unsafe_ops pieces."""
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    source = load_model(UNSAFE).graph_def
+    graph = GraphDef()
+    by_name = {n.name: n for n in source.node}
+    for name in ("paths", "TensorSliceDataset", "MapDataset"):
+        graph.node.add().CopyFrom(by_name[name])
+    graph.library.function.add().CopyFrom(next(f for f in source.library.function if f.signature.name == MAP_FUNCTION))
+    return graph.SerializeToString()
+
+
+def test_read_file_inside_a_serialized_dataset_graph() -> None:
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    const = model.graph_def.node.add(name="dataset/graph_def", op="Const")
+    const.attr["dtype"].type = 7
+    const.attr["value"].tensor.dtype = 7
+    const.attr["value"].tensor.string_val.append(_dataset_graph_bytes())
+    model.graph_def.node.add(name="dataset", op="DatasetFromGraph").input.append("dataset/graph_def")
+    finding, = secure(model).values()
+    assert finding.id == "security.file-read" and finding.subject == "ReadFile"
+    assert finding.details["where"] == (f"function {MAP_FUNCTION} of GraphDef in attr 'value' "
+                                        f"of dataset/graph_def (graph)")
+
+
+def test_graph_def_attr_of_a_custom_op() -> None:
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    inner = GraphDef()
+    inner.node.add(name="leak", op="WriteFile").input.extend(["f", "c"])
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    model.graph_def.node.add(name="engine", op="MyEngineOp").attr["segment_graph_def"].s = inner.SerializeToString()
+    finding, = secure(model).values()
+    assert finding.id == "security.file-write" and finding.details["where"].startswith(
+        "GraphDef in attr 'segment_graph_def' of engine")
+
+
+def test_garbage_is_not_a_graph() -> None:
+    from tensorboard.compat.proto.node_def_pb2 import NodeDef
+
+    assert parse_graph_def(b"\n\x05hello world") is None
+    assert parse_graph_def(b"\n\xff\xff\xff\xff\x0f") is None
+    assert parse_graph_def(b"plain text") is None
+    proto = NodeDef(name="c", op="Const")
+    proto.attr["dtype"].type = 7
+    proto.attr["value"].tensor.dtype = 7
+    proto.attr["value"].tensor.string_val.extend([b"\n\x03abc", b"\n", b"a.txt"])
+    assert list(nested_graph_defs(Node.from_proto(proto))) == []
+
+
+def test_checks_leave_the_model_untouched() -> None:
+    from metainspect.check.serving import check_serving
+    from metainspect.check.signature import check_signature
+
+    for path in [UNSAFE, SAMPLES / "savedmodel_tf1", SAMPLES / "functions" / "functions.meta"]:
+        model = load_model(path)
+        before = model.meta_graph.SerializeToString(deterministic=True)
+        ctx = CheckContext(model, outputs={"o": "nope:0"})
+        check_signature(ctx)
+        check_serving(ctx)
+        check_security(ctx)
+        check_security(CheckContext(model))
+        assert model.meta_graph.SerializeToString(deterministic=True) == before, path

@@ -145,7 +145,7 @@ def graph(
     if json:
         emit_json(result)
         return
-    emit_lines(_report(result))
+    emit_lines(_report(result, max_nodes))
 
 
 def _compile(pattern: str | None) -> re.Pattern[str] | None:
@@ -177,10 +177,11 @@ def _facts(subject: Subject, knowledge: Knowledge) -> dict[str, Any]:
 def _dot_json(picture: DotPicture, path: str | None) -> dict[str, Any]:
     return {"path": path, "depth": picture.depth, "selected_nodes": picture.selected_nodes,
             "drawn_nodes": picture.drawn_nodes, "drawn_edges": picture.drawn_edges,
-            "collapsed_scopes": picture.collapsed_scopes, "highlighted": picture.highlighted}
+            "collapsed_scopes": picture.collapsed_scopes, "series_merged": picture.series_merged,
+            "highlighted": picture.highlighted}
 
 
-def _report(result: dict[str, Any]) -> list[str]:
+def _report(result: dict[str, Any], max_nodes: int) -> list[str]:
     what = f"function {result['function']}" if result["function"] else result["kind"]
     lines = [f"{result['model']} ({what}, {result['nodes']} nodes)"]
     if result["checkpoint"]:
@@ -202,4 +203,8 @@ def _report(result: dict[str, Any]) -> list[str]:
             target = dot["path"] if key == "path" else result["svg"]
             if target:
                 lines.append(f"  {'dot' if key == 'path' else 'svg':<12} {target}: {drawn}")
+        if dot["series_merged"]:
+            lines.append("  note         runs of like-named nodes (add, add_1, …) merged into one box each")
+        if dot["drawn_nodes"] > max_nodes:
+            lines.append(f"  note         still more than {max_nodes} boxes: narrow the picture with --match or --around")
     return lines

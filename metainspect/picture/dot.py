@@ -98,6 +98,8 @@ class DotPicture:
     depth: int | None
     #: drawn boxes outlined for a finding
     highlighted: int
+    #: True when runs of like-named boxes were merged to come closer to the budget
+    series_merged: bool = False
 
 
 @dataclass
@@ -126,16 +128,13 @@ def draw(nodes: Sequence[Node], roles: dict[str, str], selection: Selection, *, 
     kept = _select(order, edges, selection, path)
     scopes = _scopes(kept)
     scoped = {name: _scope_of(name, scopes) for name in kept}
-    depth = selection.depth if selection.depth is not None else _auto_depth(scoped, selection.budget)
-    boxes: dict[str, _Box] = {}
-    box_of: dict[str, str] = {}
-    for name in kept:
-        key, cluster, group = _place(scoped[name], name, depth)
-        box = boxes.get(key)
-        if box is None:
-            box = boxes[key] = _Box(key, cluster, group=group)
-        box.members.append(name)
-        box_of[name] = key
+    if selection.depth is not None:
+        depth = selection.depth
+        series = len(_boxes(scoped, depth, False)) > selection.budget
+    else:
+        depth, series = _auto_depth(scoped, selection.budget)
+    boxes = _boxes(scoped, depth, series)
+    box_of = {member: box.key for box in boxes.values() for member in box.members}
     counts: Counter[tuple[str, str, bool]] = Counter()
     for src, dst, control in edges:
         a, b = box_of.get(src), box_of.get(dst)
@@ -160,7 +159,7 @@ def draw(nodes: Sequence[Node], roles: dict[str, str], selection: Selection, *, 
     return DotPicture(
         text="\n".join(lines) + "\n", graph_nodes=len(nodes), selected_nodes=sum(1 for n in kept if n in names),
         drawn_nodes=len(boxes), drawn_edges=len(counts), collapsed_scopes=sum(b.group for b in boxes.values()),
-        depth=depth, highlighted=highlighted,
+        depth=depth, highlighted=highlighted, series_merged=series,
     )
 
 
@@ -220,15 +219,49 @@ def _place(scope: tuple[str, ...], name: str, depth: int | None) -> tuple[str, t
     return "/".join(scope[:depth + 1]) + "/", scope[:depth], True
 
 
-def _auto_depth(scoped: dict[str, tuple[str, ...]], budget: int) -> int | None:
-    """The deepest collapse depth drawing at most ``budget`` boxes (None: no need to collapse)."""
+def _boxes(scoped: dict[str, tuple[str, ...]], depth: int | None, series: bool) -> dict[str, _Box]:
+    """The boxes drawn at a collapse depth, runs of like-named boxes merged when ``series``."""
+    boxes: dict[str, _Box] = {}
+    for name, scope in scoped.items():
+        key, cluster, group = _place(scope, name, depth)
+        box = boxes.get(key)
+        if box is None:
+            box = boxes[key] = _Box(key, cluster, group=group)
+        box.members.append(name)
+    return _merge_series(boxes) if series else boxes
+
+
+def _auto_depth(scoped: dict[str, tuple[str, ...]], budget: int) -> tuple[int | None, bool]:
+    """The deepest collapse depth drawing at most ``budget`` boxes (None: no need to collapse),
+    first without merging series, then with; depth 0 with series when nothing fits."""
     if len(scoped) <= budget:
-        return None
+        return None, False
     deepest = max(len(scope) for scope in scoped.values())
-    for depth in range(deepest - 1, -1, -1):
-        if len({_place(scope, name, depth)[0] for name, scope in scoped.items()}) <= budget:
-            return depth
-    return 0
+    for series in (False, True):
+        for depth in range(deepest - (0 if series else 1), -1, -1):
+            if len(_boxes(scoped, depth, series)) <= budget:
+                return depth, series
+    return 0, True
+
+
+def _merge_series(boxes: dict[str, _Box]) -> dict[str, _Box]:
+    """``boxes`` with runs of like-named boxes in one cluster (``add``, ``add_1``, ``add_2/``…)
+    merged into one ``add_*`` box each, as TensorBoard groups series."""
+    runs: dict[tuple[tuple[str, ...], str], list[_Box]] = {}
+    for box in boxes.values():
+        last = box.key.rstrip("/").rpartition("/")[2]
+        runs.setdefault((box.cluster, _SERIES.sub("", last)), []).append(box)
+    merged: dict[str, _Box] = {}
+    for (cluster, stem), run in runs.items():
+        if len(run) == 1:
+            merged[run[0].key] = run[0]
+            continue
+        key = "/".join((*cluster, stem + "_*"))  # "*" never occurs in a node name
+        merged[key] = _Box(key, cluster, [m for box in run for m in box.members], group=True)
+    return merged
+
+
+_SERIES = re.compile(r"_\d+$")
 
 
 def _header(title: str) -> list[str]:
@@ -250,7 +283,8 @@ def _box_statement(box: _Box, ops: dict[str, str], devices: dict[str, str], role
     worst = min((s for s in severities if s), key=rank.__getitem__, default=None)
     if box.group:
         role_counts = Counter(roles.get(m, "") for m in box.members)
-        label = [box.key.rstrip("/").rpartition("/")[2] + "/", f"{len(box.members)} nodes"]
+        last = box.key.rstrip("/").rpartition("/")[2]
+        label = [last if box.key.endswith("*") else last + "/", f"{len(box.members)} nodes"]
         described = [f"{role_counts[r]} {_PLURAL[r]}" for r in ROLES if role_counts[r] and r != CONST]
         if described:
             label.append(", ".join(described))

@@ -76,8 +76,13 @@ class Subject:
 
 
 def subject_of(model: Model, function: str | None = None) -> Subject:
-    """The model's graph, or library function ``function`` (:class:`NoSuchFunctionError` if absent)."""
+    """The model's graph, or library function ``function`` (:class:`NoSuchFunctionError` if absent).
+
+    A graph without nodes raises :class:`~metainspect.picture.dot.PictureError`.
+    """
     if function is None:
+        if not model.nodes():
+            raise dot.PictureError(model.path, "the graph has no nodes: nothing to picture")
         return Subject(model, model.graph_def, model.nodes())
     graph_def = function_graph_def(model, function)
     return Subject(model, graph_def, [Node.from_proto(proto) for proto in graph_def.node], function)

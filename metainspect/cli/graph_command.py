@@ -62,30 +62,33 @@ def graph(
     tags: TagsOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Picture a graph: a TensorBoard event file, or Graphviz DOT/SVG with scopes collapsed.
+    """Picture a graph: a TensorBoard event file, or Graphviz DOT/SVG.
 
-    TensorBoard gets the whole graph (custom ops included; no TensorFlow needed) plus a
-    text summary; variables carry their checkpoint shape and, with --check, nodes carry the
-    findings that name them (node attributes _metainspect_checkpoint/_metainspect_findings).
+    TensorBoard gets the whole graph, custom ops included, without
+    TensorFlow, plus a text summary. Variables carry their checkpoint
+    shape; with --check, nodes carry the findings that name them.
 
-    The DOT picture draws name scopes as clusters and collapses scopes deeper than --depth
-    into one box with counts; edges between boxes are merged (xN). Inputs, variables,
-    outputs, constants, function calls and unregistered (custom) ops are styled; with
-    --check, nodes with findings are outlined red (error), orange (warning) or blue (info).
+    DOT draws name scopes as clusters and collapses scopes deeper than
+    --depth into one box with counts; edges between boxes are merged
+    (xN). Inputs, variables, outputs, constants, calls and custom ops
+    are styled; with --check, nodes with findings are outlined red
+    (error), orange (warning) or blue (info).
 
     Examples:
 
-      metainspect graph model.ckpt-3 --tensorboard logs && tensorboard --logdir logs
+      metainspect graph model.ckpt-3 --tensorboard logs
+
+      tensorboard --logdir logs      # then open the Graphs tab
 
       metainspect graph big.meta --svg big.svg --depth 2
 
-      metainspect graph model.meta --dot part.dot --around logits --radius 3 --check
+      metainspect graph m.meta --dot part.dot --around logits --check
 
-      metainspect graph export/1 --function __inference_call_42 --tensorboard logs --run call
+      metainspect graph export/1 --function NAME --tensorboard logs
 
-    JSON: {model, kind, function, nodes, checkpoint, checkpoint_problem, variables_shown,
-    check, tensorboard, dot, svg}; see docs/pictures.md. Exit codes: 0 written, 2 unusable
-    input (Graphviz missing for --svg included).
+    JSON: {model, kind, function, nodes, checkpoint, checkpoint_problem,
+    variables_shown, check, tensorboard, dot, svg} (docs/pictures.md).
+    Exit codes: 0 written, 2 unusable input or Graphviz missing (--svg).
     """
     from metainspect.errors import MetainspectError
     from metainspect.graph.model import load_model
@@ -185,7 +188,8 @@ def _report(result: dict[str, Any], max_nodes: int) -> list[str]:
     what = f"function {result['function']}" if result["function"] else result["kind"]
     lines = [f"{result['model']} ({what}, {result['nodes']} nodes)"]
     if result["checkpoint"]:
-        lines.append(f"  checkpoint   {result['checkpoint']} ({result['variables_shown']} variables shown)")
+        shown = result["variables_shown"]
+        lines.append(f"  checkpoint   {result['checkpoint']} ({shown} variable{'' if shown == 1 else 's'} shown)")
     if result["check"]:
         check = result["check"]
         lines.append(f"  check        {check['verdict']} ({check['nodes_with_findings']} nodes marked)")

@@ -54,8 +54,9 @@ _SEVERITY_STYLE = {
     "warning": 'color="#ff7f0e", penwidth=3',
     "info": 'color="#1f77b4", penwidth=2',
 }
-_PLURAL = {PLACEHOLDER: "inputs", VARIABLE: "variables", OUTPUT: "outputs", CONST: "constants",
-           CALL: "calls", CUSTOM: "custom ops", MISSING: "missing"}
+#: how a collapsed scope's label counts each role: (one, several)
+_COUNTED = {PLACEHOLDER: ("input", "inputs"), VARIABLE: ("variable", "variables"), OUTPUT: ("output", "outputs"),
+            CALL: ("call", "calls"), CUSTOM: ("custom op", "custom ops"), MISSING: ("absent", "absent")}
 
 
 class PictureError(MetainspectError):
@@ -285,7 +286,7 @@ def _box_statement(box: _Box, ops: dict[str, str], devices: dict[str, str], role
         role_counts = Counter(roles.get(m, "") for m in box.members)
         last = box.key.rstrip("/").rpartition("/")[2]
         label = [last if box.key.endswith("*") else last + "/", f"{len(box.members)} nodes"]
-        described = [f"{role_counts[r]} {_PLURAL[r]}" for r in ROLES if role_counts[r] and r != CONST]
+        described = [f"{role_counts[r]} {_COUNTED[r][role_counts[r] > 1]}" for r in ROLES if role_counts[r] and r in _COUNTED]
         if described:
             label.append(", ".join(described))
         findings = sum(1 for s in severities if s)

@@ -10,12 +10,7 @@ from metainspect.picture.dot import DotPicture, PictureError, Selection, draw
 from metainspect.picture.function_graph import NoSuchFunctionError, function_graph_def
 from metainspect.picture.knowledge import Knowledge
 from metainspect.picture.render import GraphvizMissingError, render
-from metainspect.picture.subject import (
-    Subject,
-    gather_knowledge,
-    subject_of,
-    summary_markdown,
-)
+from metainspect.picture.subject import Subject, gather_knowledge, subject_of, summary_markdown
 from metainspect.picture.tensorboard import annotate, write_event_file
 
 __all__ = [

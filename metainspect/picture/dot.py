@@ -38,6 +38,8 @@ MISSING = "missing"
 ROLES = (PLACEHOLDER, VARIABLE, OUTPUT, CUSTOM, CALL, CONST, MISSING)
 
 _FONT = "Helvetica"
+#: the multiplication sign before an aggregated edge's count
+_TIMES = "\N{MULTIPLICATION SIGN}"
 _STYLE = {
     "": 'shape=box, style="rounded,filled", fillcolor="#ffffff"',
     PLACEHOLDER: 'shape=invhouse, style=filled, fillcolor="#cfe8ff"',
@@ -129,6 +131,7 @@ def draw(nodes: Sequence[Node], roles: dict[str, str], selection: Selection, *, 
     kept = _select(order, edges, selection, path)
     scopes = _scopes(kept)
     scoped = {name: _scope_of(name, scopes) for name in kept}
+    depth: int | None
     if selection.depth is not None:
         depth = selection.depth
         series = len(_boxes(scoped, depth, False)) > selection.budget
@@ -154,7 +157,7 @@ def draw(nodes: Sequence[Node], roles: dict[str, str], selection: Selection, *, 
     for (a, b, control), n in counts.items():
         attrs = ['style=dashed, color="#999999"' if control else 'color="#555555"']
         if n > 1:
-            attrs.append(f"label={_quote(f'×{n}')}, penwidth={min(1 + n.bit_length() * 0.5, 5):g}")
+            attrs.append(f"label={_quote(f'{_TIMES}{n}')}, penwidth={min(1 + n.bit_length() * 0.5, 5):g}")
         lines.append(f"  {_quote(a)} -> {_quote(b)} [{', '.join(attrs)}];")
     lines.append("}")
     return DotPicture(

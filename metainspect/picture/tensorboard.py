@@ -79,25 +79,26 @@ def write_event_file(directory: str | os.PathLike[str], graph: GraphDef, summary
     ending in :data:`FILE_SUFFIX`) are removed once the new one is complete, so TensorBoard
     shows one graph for the directory; other event files are left alone. Returns the new path.
     """
-    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.compat.proto.event_pb2 import Event, SourceMetadata
+    from tensorboard.compat.proto.summary_pb2 import Summary
     from tensorboard.compat.proto.tensor_pb2 import TensorProto
-    from tensorboard.plugins.text.metadata import create_summary_metadata
-    from tensorboard.summary.writer.record_writer import RecordWriter
+    from tensorboard.plugins.text.metadata import create_summary_metadata  # type: ignore[import-untyped]
+    from tensorboard.summary.writer.record_writer import RecordWriter  # type: ignore[import-untyped]
 
     directory = os.fspath(directory)
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise MetainspectError(directory, "exists and is not a directory: TensorBoard reads a log directory")
     now = time.time()
     events = [
-        event_pb2.Event(wall_time=now, file_version="brain.Event:2",
-                        source_metadata=event_pb2.SourceMetadata(writer="metainspect")),
-        event_pb2.Event(wall_time=now, step=0, graph_def=graph.SerializeToString()),
+        Event(wall_time=now, file_version="brain.Event:2",
+                        source_metadata=SourceMetadata(writer="metainspect")),
+        Event(wall_time=now, step=0, graph_def=graph.SerializeToString()),
     ]
     if summary is not None:
-        value = summary_pb2.Summary.Value(
+        value = Summary.Value(
             tag=SUMMARY_TAG, metadata=create_summary_metadata("metainspect", "what metainspect knows about the graph"),
             tensor=TensorProto(dtype=dtypes.from_name("string").enum, string_val=[summary.encode("utf-8")]))
-        events.append(event_pb2.Event(wall_time=now, step=0, summary=summary_pb2.Summary(value=[value])))
+        events.append(Event(wall_time=now, step=0, summary=Summary(value=[value])))
     buffer = io.BytesIO()
     writer = RecordWriter(buffer)
     for event in events:

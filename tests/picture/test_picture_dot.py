@@ -14,7 +14,8 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from metainspect.graph.model import Node
 from metainspect.picture.dot import PictureError, Selection, draw
 
-from .helpers import SAMPLES, add_node, graph_cli, scoped_graph, write_meta_graph
+from helpers.paths import SAMPLES
+from helpers.picture import add_node, graph_cli, scoped_graph, write_meta_graph
 
 DOT = shutil.which("dot")
 needs_dot = pytest.mark.skipif(DOT is None, reason="Graphviz's dot is not installed (apt-get install graphviz)")
@@ -97,9 +98,9 @@ def test_edges_are_aggregated_with_multiplicities_and_control_edges_dashed() -> 
     text = draw(nodes_of(graph), {}, Selection(depth=0), path="g").text
     found = edges(text)
     data, control = sorted(found[("x", "block/")], key=lambda attrs: "dashed" in attrs)
-    assert 'label="×3"' in data and "dashed" not in data
+    assert 'label="\N{MULTIPLICATION SIGN}3"' in data and "dashed" not in data
     assert "dashed" in control and "label" not in control
-    assert found[("block/", "y")] == [next(a for a in found[("block/", "y")] if 'label="×2"' in a)]
+    assert found[("block/", "y")] == [next(a for a in found[("block/", "y")] if 'label="\N{MULTIPLICATION SIGN}2"' in a)]
     # edges inside a collapsed scope are not drawn
     assert ("block/", "block/") not in found
     full = edges(draw(nodes_of(graph), {}, Selection(), path="g").text)
@@ -198,9 +199,10 @@ def test_series_are_merged_when_a_flat_graph_is_over_budget() -> None:
     assert "300 nodes" in boxes(picture.text)["add_*"]
 
 
-def test_svg_without_graphviz_says_how_to_install(tmp_path: Path) -> None:
+def test_svg_without_graphviz_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot there
     code, out, err = graph_cli(str(SAMPLES / "frozen" / "frozen.pb"), "--svg", str(tmp_path / "x.svg"),
-                               "--dot", str(tmp_path / "x.dot"), path=str(tmp_path))  # no dot on PATH
+                               "--dot", str(tmp_path / "x.dot"))
     assert code == 2 and not out
     assert err.strip().splitlines() == [
         ("metainspect: rendering needs Graphviz's `dot` program, which is not installed "

@@ -14,7 +14,8 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 from metainspect.errors import MetainspectError
 from metainspect.graph.model import load_model
 
-from .helpers import REAL_DIRS, SAMPLES, graph_cli, real_graph_files
+from helpers.paths import SAMPLES
+from helpers.picture import REAL_DIRS, graph_cli, real_graph_files
 
 SAMPLE_FILES = sorted({p for pattern in ("*.meta", "*.pb", "*.pbtxt") for p in SAMPLES.rglob(pattern)})
 FILES = real_graph_files()

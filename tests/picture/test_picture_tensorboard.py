@@ -21,14 +21,10 @@ from tensorboard.compat.proto.graph_pb2 import GraphDef
 
 from metainspect.graph.model import load_model
 from metainspect.picture.function_graph import ARG_OP, RETVAL_OP
-from metainspect.picture.tensorboard import (
-    CHECKPOINT_ATTR,
-    FINDINGS_ATTR,
-    LARGE_VALUE_BYTES,
-    SUMMARY_TAG,
-)
+from metainspect.picture.tensorboard import CHECKPOINT_ATTR, FINDINGS_ATTR, LARGE_VALUE_BYTES, SUMMARY_TAG
 
-from .helpers import SAMPLES, graph_cli, scoped_graph, write_meta_graph
+from helpers.paths import SAMPLES
+from helpers.picture import graph_cli, scoped_graph, write_meta_graph
 
 MLP = SAMPLES / "mlp" / "model.ckpt-3"
 
@@ -154,8 +150,8 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str
 
 # -- a real TensorBoard --------------------------------------------------------------------------
 
-def _start_tensorboard(logdir: Path, load_fast: str) -> tuple[subprocess.Popen[str], str]:
-    """TensorBoard on 127.0.0.1 with a port the OS picks; (process, base URL), within 90 s."""
+def _start_tensorboard(logdir: Path, load_fast: str) -> tuple[subprocess.Popen[str], str, threading.Thread]:
+    """TensorBoard on 127.0.0.1 with a port the OS picks, within 90 s: (process, base URL, output reader)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0",
          f"--load_fast={load_fast}", "--reload_interval", "1"],
@@ -170,17 +166,18 @@ def _start_tensorboard(logdir: Path, load_fast: str) -> tuple[subprocess.Popen[s
             if match and not found:
                 found.append(match.group(0))
 
-    threading.Thread(target=watch, daemon=True).start()
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
     deadline = time.monotonic() + 90
     while not found and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     if not found:
-        _stop(proc)
+        _stop(proc, reader)
         pytest.fail("TensorBoard did not start within 90 s:\n" + "".join(seen[-20:]))
-    return proc, found[0]
+    return proc, found[0], reader
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def _stop(proc: subprocess.Popen[str], reader: threading.Thread) -> None:
     """Stop TensorBoard and what it started (its data server) by their process group."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -189,6 +186,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
+    reader.join(timeout=15)  # the pipe ends with the process group
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _get(url: str) -> bytes:
@@ -203,7 +203,7 @@ def test_a_real_tensorboard_serves_every_node(tmp_path: Path, load_fast: str) ->
     logdir = tmp_path / "logs"
     assert graph_cli(str(meta), "--tensorboard", str(logdir), "--run", "custom")[0] == 0
     assert graph_cli(str(MLP), "--tensorboard", str(logdir), "--run", "mlp")[0] == 0
-    proc, base = _start_tensorboard(logdir, load_fast)
+    proc, base, reader = _start_tensorboard(logdir, load_fast)
     try:
         deadline = time.monotonic() + 60
         info: dict[str, dict[str, object]] = {}
@@ -223,5 +223,5 @@ def test_a_real_tensorboard_serves_every_node(tmp_path: Path, load_fast: str) ->
         texts = json.loads(_get(base + "data/plugin/text/tags"))
         assert texts["mlp"] == [SUMMARY_TAG]
     finally:
-        _stop(proc)
+        _stop(proc, reader)
     assert proc.poll() is not None

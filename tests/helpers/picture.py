@@ -1,4 +1,4 @@
-"""Graphs built with protobuf for the picture tests, and where the shipped and real ones are."""
+"""For the picture tests: graphs built with protobuf, the third-party graph files, the graph command."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 from tensorboard.compat.proto.graph_pb2 import GraphDef
 from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "sample_meta"
-#: third-party files live beside the repository, never in it
+from helpers.paths import ROOT
+
+#: every folder of third-party files beside the repository (never copied into it)
 REAL_DIRS = sorted(ROOT.parent.glob("shared/real_models*"))
 DT_FLOAT = 1
 
@@ -66,16 +66,9 @@ def write_meta_graph(path: Path, graph: GraphDef) -> Path:
     return path
 
 
-def graph_cli(*args: str, path: str | None = None) -> tuple[int, str, str]:
-    """``metainspect graph ARGS`` in a fresh process, as a user runs it: (exit code, stdout, stderr).
+def graph_cli(*args: str) -> tuple[int, str, str]:
+    """``metainspect graph ARGS`` as the console script runs it (in this process): (code, stdout, stderr)."""
+    from helpers.cli import invoke
 
-    ``path`` replaces the PATH the process searches programs (Graphviz's dot) in.
-    """
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "COLUMNS": "200", **({"PATH": path} if path is not None else {})}
-    proc = subprocess.run([sys.executable, "-m", "metainspect", "graph", *args], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=ROOT, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
+    result = invoke("graph", *args)
+    return result.code, result.stdout, result.stderr

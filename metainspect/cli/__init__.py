@@ -51,6 +51,7 @@ from metainspect.cli import (  # noqa: E402,F401  (registers commands)
     checkpoint_commands,
     edit_command,
     export_command,
+    graph_command,
     graph_commands,
     rewrite_command,
 )

@@ -19,8 +19,8 @@ from metainspect.check.findings import ERROR, INFO, SEVERITIES, WARNING, CheckCo
 from metainspect.errors import EXIT_FINDINGS, EXIT_OK, CorruptError, MetainspectError, WrongKindError
 
 if TYPE_CHECKING:
-    from metainspect.check.signature import Proposal
     from metainspect.checkpoint import Checkpoint
+    from metainspect.graph.endpoints import Proposal
     from metainspect.graph.model import Model
 
 #: version of the JSON document :meth:`Report.to_json` returns

@@ -62,12 +62,13 @@ def freeze(model: Model, checkpoint: Checkpoint | None, outputs: list[str], *,
     """Freeze ``model`` to ``outputs`` (tensor or node names) with values from ``checkpoint``."""
     roots = [_existing_node(model, name) for name in outputs]
     kept = _reachable(model, roots)
-    variables = {name for name in kept if model.node(name).op in VARIABLE_OPS}  # type: ignore[union-attr]
+    nodes = model.nodes_by_name()
+    variables = {name for name in kept if nodes[name].op in VARIABLE_OPS}
     if variables and checkpoint is None:
         raise FreezeError(model.path, f"outputs read {len(variables)} variables but there is no checkpoint; give --checkpoint")
     opdefs = {op.name: op for op in model.meta_graph.meta_info_def.stripped_op_list.op}
     for name in kept:
-        _check_variable_inputs(model, model.node(name).proto, opdefs)  # type: ignore[union-attr]
+        _check_variable_inputs(model, nodes[name], opdefs)
     values = _VariableValues(model, checkpoint) if checkpoint is not None else None
     graph_def = _new_graph_def(model)
     constants: dict[str, str] = {}
@@ -138,10 +139,9 @@ def _is_variable(model: Model, tensor: str, ops: frozenset[str]) -> bool:
     return node is not None and node.op in ops
 
 
-def _check_variable_inputs(model: Model, node: NodeDef, opdefs: dict[str, OpDef]) -> None:
+def _check_variable_inputs(model: Model, node: Node, opdefs: dict[str, OpDef]) -> None:
     """Refuse a kept node that uses a variable other than by reading it."""
-    data_inputs = [i for i in node.input if not i.startswith("^")]
-    for position, tensor in enumerate(data_inputs):
+    for position, tensor in enumerate(node.inputs):
         source = model.node(tensor)
         if source is None:
             continue
@@ -150,7 +150,7 @@ def _check_variable_inputs(model: Model, node: NodeDef, opdefs: dict[str, OpDef]
                 continue
             raise FreezeError(model.path, f"node {node.name!r} ({node.op}) uses resource variable {source.name!r} "
                               "other than by reading it (update, function call or handle copy); cannot freeze it")
-        if source.op in REF_VARIABLE_OPS and _takes_ref(node, position, opdefs.get(node.op)):
+        if source.op in REF_VARIABLE_OPS and _takes_ref(node.proto, position, opdefs.get(node.op)):
             raise FreezeError(model.path, f"node {node.name!r} ({node.op}) writes variable {source.name!r}; "
                               "freeze to outputs that do not update variables")
 

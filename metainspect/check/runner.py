@@ -20,8 +20,8 @@ from metainspect.errors import EXIT_FINDINGS, EXIT_OK, CorruptError, Metainspect
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
-    from metainspect.graph.endpoints import Proposal
     from metainspect.graph.model import Model
+    from metainspect.graph.proposal import Proposal
 
 #: version of the JSON document :meth:`Report.to_json` returns
 SCHEMA_VERSION = 1

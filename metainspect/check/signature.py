@@ -2,7 +2,7 @@
 
 With ``--input``/``--output`` given, every tensor must exist as ``op:index`` and every output's
 placeholders must be fed. With none given, the proposal of
-:func:`metainspect.graph.endpoints.propose` is reported: a SavedModel's serving signature when
+:func:`metainspect.graph.proposal.propose` is reported: a SavedModel's serving signature when
 it has one, else ranked candidates from the graph. SignatureDefs stored in the model are
 checked too.
 """
@@ -16,22 +16,16 @@ from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Findi
 from metainspect.formats.graph_file import SAVED_MODEL
 from metainspect.graph.attrs import Shape, shapes_compatible
 from metainspect.graph.endpoints import (
-    HIGH,
-    LOW,
     SERVING_DEFAULT,
     UNSERVABLE_DTYPES,
-    Proposal,
-    keyed_placeholders,
     method_problems,
-    propose,
     serving_signatures,
-    signature_key,
     signature_tensors,
-    spec_of,
 )
 from metainspect.graph.names import op_name
 from metainspect.graph.ops import PLACEHOLDER_OPS
 from metainspect.graph.outputs import OutputSpec, output_spec, outputs_of
+from metainspect.graph.proposal import HIGH, LOW, Proposal, keyed_placeholders, propose, signature_key, spec_of
 from metainspect.graph.walk import GraphIndex, feeds_needed, index_of, upstream
 
 if TYPE_CHECKING:

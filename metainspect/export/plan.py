@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     from metainspect.check import Finding, Report
     from metainspect.export.assets import Asset
-    from metainspect.graph.endpoints import Proposal, ProposalSource
     from metainspect.graph.model import Model
+    from metainspect.graph.proposal import Proposal, ProposalSource
 
 #: findings ``--clear-devices`` resolves (the export drops the pins they are about)
 DEVICE_PIN_FINDINGS = "serving.device-pin-"

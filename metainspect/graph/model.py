@@ -458,9 +458,9 @@ def _choose_meta_graph(path: str, all_tags: list[list[str]], tags: list[str] | N
                 return i
         available = "; ".join(",".join(t) or "(no tags)" for t in all_tags)
         raise WrongKindError(path, f"no meta graph tagged {','.join(tags)} (available: {available})")
-    from metainspect.graph.endpoints import SERVE_TAG
-
     if len(all_tags) > 1:
+        from metainspect.graph.endpoints import SERVE_TAG
+
         for i, have in enumerate(all_tags):
             if have == [SERVE_TAG]:
                 return i

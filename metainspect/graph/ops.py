@@ -21,12 +21,10 @@ on first use.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -195,6 +193,9 @@ class OpRegistry:
 @lru_cache(maxsize=1)
 def stock_ops() -> dict[str, Any]:
     """``data/tf_ops.json``: ``{"tf_version", "source", "count", "ops": {name: output signature}}``."""
+    import json
+    from importlib import resources
+
     text = resources.files("metainspect").joinpath("data/tf_ops.json").read_text()
     return json.loads(text)  # type: ignore[no-any-return]
 

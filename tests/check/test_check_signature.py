@@ -10,8 +10,8 @@ import pytest
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.signature import check_signature
 from metainspect.graph.attrs import shapes_compatible
-from metainspect.graph.endpoints import Proposal, keyed_tensors, propose
 from metainspect.graph.model import load_model
+from metainspect.graph.proposal import Proposal, keyed_tensors, propose
 
 from helpers.paths import SAMPLES
 

@@ -15,12 +15,12 @@ from metainspect.graph.endpoints import (
     REGRESS,
     SERVING_DEFAULT,
     method_problems,
-    propose,
     served_endpoints,
     serving_signature,
     summary_endpoints,
 )
 from metainspect.graph.model import load_model
+from metainspect.graph.proposal import propose
 
 from helpers.cli import Cli
 from helpers.graph import GraphBuilder

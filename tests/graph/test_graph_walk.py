@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metainspect.graph.endpoints import propose
+from metainspect.graph.proposal import propose
 from metainspect.graph.walk import (
     MAX_CHAIN,
     downstream,

@@ -3,8 +3,8 @@
 One rule for ``info``, ``check``, ``export``, ``edit`` and ``graph``:
 
 * the **serving signature** (:func:`serving_signature`) is ``serving_default`` when the model has
-  it, else its only SignatureDef (the loader's own ``__…`` entries never count), else none: it is
-  what TF Serving answers a request that names no signature;
+  it (what TF Serving answers a request that names no signature), else its only SignatureDef (the
+  one every client must name), else none; the loader's own ``__…`` entries never count;
 * what gets served (:func:`served_endpoints`): the given outputs, else every SignatureDef, else
   the proposal of :func:`metainspect.graph.proposal.propose`;
 * what ``info`` shows (:func:`summary_endpoints`): the serving signature, else the graph's
@@ -40,7 +40,7 @@ _INTERNAL_PREFIX = "__"
 PREDICT = "tensorflow/serving/predict"
 CLASSIFY = "tensorflow/serving/classify"
 REGRESS = "tensorflow/serving/regress"
-#: short method names (``edit --method``) -> SignatureDef method names
+#: short method names -> SignatureDef method names
 METHODS = {"predict": PREDICT, "classify": CLASSIFY, "regress": REGRESS}
 #: TF Serving's Classify and Regress APIs: method -> (input key, {output key: dtype})
 METHOD_KEYS = {
@@ -59,7 +59,7 @@ def serving_signatures(model: Model) -> dict[str, Signature]:
 
 
 def serving_signature(model: Model) -> Signature | None:
-    """The signature a request naming none gets: ``serving_default``, else the only one, else None."""
+    """``serving_default``, else the only SignatureDef, else None (see the module docstring)."""
     signatures = serving_signatures(model)
     if SERVING_DEFAULT in signatures:
         return signatures[SERVING_DEFAULT]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
     from metainspect.graph.model import Model
 
-ERROR = "error"
-WARNING = "warning"
-INFO = "info"
+Severity = Literal["error", "warning", "info"]
+ERROR: Severity = "error"
+WARNING: Severity = "warning"
+INFO: Severity = "info"
 #: most severe first; reports group findings in this order
-SEVERITIES = (ERROR, WARNING, INFO)
+SEVERITIES: tuple[Severity, ...] = (ERROR, WARNING, INFO)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Finding:
     """
 
     id: str
-    severity: str
+    severity: Severity
     message: str
     subject: str | None
     fix: str

@@ -1,14 +1,8 @@
 """Restore check: will the graph's saver find every variable in the checkpoint, as it stands?
 
-The keys come from the saver's real mapping, in this order of preference:
-
-* **saver** — the restore ops reached from the SaverDef's ``restore_op_name`` (``RestoreV2``,
-  legacy ``Restore``/``RestoreSlice``): their ``tensor_names`` and ``shape_and_slices``
-  constants, the dtypes they ask for, and the variable each output is assigned to. This is
-  exactly what ``Saver.restore`` runs, so custom ``var_list`` names and partitions are honoured.
-* **object_graph** — a TF2 SavedModel: its object graph's variables, keyed like its checkpoint.
-* **variables** — no usable saver: the keys ``tf.compat.v1.train.Saver()`` would build from
-  the graph's variables (names, or ``save_slice_info`` for partitions).
+The keys come from the saver's real mapping (:func:`metainspect.graph.saver.restore_plan`:
+the saver's restore ops, else a TF2 SavedModel's object graph, else the keys
+``tf.compat.v1.train.Saver()`` would build from the graph's variables).
 
 TF1 savers fail on any missing key, dtype or (for ref variables) shape, so those are errors;
 when the checkpoint is object-based (TF2) and keys are missing, TF's name-based Saver falls
@@ -18,78 +12,24 @@ back to the object graph's ``full_name`` attributes, and so does this check.
 from __future__ import annotations
 
 import re
-import weakref
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.key_matching import KeyMatcher, Suggestion, rename_rule, scope_move, shapes_match
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.roles import BOOKKEEPING, MODEL, OPTIMIZER, classify
-from metainspect.formats import dtypes
-from metainspect.graph.attrs import shape_to_list
-from metainspect.graph.model import VARIABLE_OPS, op_name
+from metainspect.graph.ops import VARIABLE_OPS
+from metainspect.graph.saver import OBJECT_GRAPH, SAVER, RestoreItem, RestorePlan, restore_plan
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint, TensorInfo
-    from metainspect.graph.model import Model, Node
+    from metainspect.graph.model import Model
 
-SAVER, OBJECT_GRAPH, VARIABLES = "saver", "object_graph", "variables"
-RESTORE_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
-ASSIGN_OPS = frozenset({"Assign", "AssignVariableOp"})
-_PASS_THROUGH = frozenset({"Identity", "Snapshot"})
 #: dtypes `metainspect rewrite --cast` converts between
 _FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
 #: missing or unused keys listed by name in one aggregated message
 _LISTED = 5
-_plans: weakref.WeakKeyDictionary[Model, RestorePlan] = weakref.WeakKeyDictionary()
-
-
-class RestoreItem(NamedTuple):
-    """One tensor the graph restores: the checkpoint key and what it must look like.
-
-    (A NamedTuple: a saver of 10^4-10^5 variables builds one per variable.)
-    """
-
-    key: str
-    #: TF1 slice spec of a partition (``"6 4 0,3:0,4"``), ``""`` for a whole tensor
-    spec: str
-    #: dtype the restore op asks for (None: unknown)
-    dtype: str | None
-    #: variable node the value is assigned to (None: not assigned to a variable)
-    variable: str | None
-    #: that variable's shape (None: unknown)
-    shape: list[int | None] | None
-    #: True when the variable is a resource variable (TF assigns any shape to it)
-    resource: bool = False
-
-    @property
-    def full_shape(self) -> list[int | None] | None:
-        """Shape of the whole checkpoint tensor this item expects (None: unknown)."""
-        if not self.spec:
-            return self.shape
-        parsed = parse_spec(self.spec)
-        return list(parsed[0]) if parsed else None
-
-
-@dataclass(frozen=True)
-class RestorePlan:
-    """What the graph restores and where that list came from (SAVER, OBJECT_GRAPH, VARIABLES)."""
-
-    items: tuple[RestoreItem, ...]
-    source: str
-    #: the saver's restore ops, in graph order (empty unless source is SAVER)
-    restore_ops: tuple[Node, ...] = ()
-
-
-def restore_plan(model: Model) -> RestorePlan:
-    """The restore plan of ``model`` (computed once per model)."""
-    plan = _plans.get(model)
-    if plan is None:
-        plan = _plans[model] = _build_plan(model)
-    return plan
 
 
 def check_restore(ctx: CheckContext) -> list[Finding]:
@@ -359,122 +299,6 @@ class _Comparison:
             specs = {name: (info.dtype, info.shape) for name, info in self.infos.items()}
             self._matcher = KeyMatcher(specs, self.unused)
         return self._matcher
-
-
-# -- building the plan -------------------------------------------------------------------------
-
-
-def _build_plan(model: Model) -> RestorePlan:
-    if model.meta_graph.object_graph_def.nodes:
-        return RestorePlan(tuple(RestoreItem(v.checkpoint_key, "", v.dtype, v.name, v.shape, True)
-                                 for v in model.variables()), OBJECT_GRAPH)
-    if model.meta_graph.HasField("saver_def"):
-        restore_ops, items = _saver_items(model)
-        if restore_ops:
-            return RestorePlan(tuple(items), SAVER, tuple(restore_ops))
-    items = [RestoreItem(v.checkpoint_key, v.partition.spec if v.partition else "", v.dtype, v.name, v.shape,
-                         v.resource) for v in model.variables()]
-    return RestorePlan(tuple(items), VARIABLES)
-
-
-def _saver_items(model: Model) -> tuple[list[Node], list[RestoreItem]]:
-    """Restore ops reached from the SaverDef's restore op, and one item per restored tensor."""
-    start = model.node(model.meta_graph.saver_def.restore_op_name)
-    if start is None:
-        return [], []
-    reached = upstream(model, start)
-    restore_ops = [node for node in model.nodes() if node.op in RESTORE_OPS and node.name in reached]
-    targets = _assignments(model, reached)
-    items = []
-    for node in restore_ops:
-        for index, (key, spec, dtype) in enumerate(_restored_tensors(model, node)):
-            variable = targets.get((node.name, index))
-            var_node = reached.get(variable) if variable else None  # assigned variables were reached
-            shape = _variable_shape(var_node)
-            items.append(RestoreItem(key, spec, dtype, variable, shape,
-                                     var_node is not None and var_node.op == "VarHandleOp"))
-    return restore_ops, items
-
-
-def upstream(model: Model, start: Node, terminal: frozenset[str] = RESTORE_OPS | VARIABLE_OPS) -> dict[str, Node]:
-    """Every node ``start`` depends on, by name, not looking past nodes whose op is ``terminal``."""
-    seen = {start.name: start}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if node.op in terminal:
-            continue
-        for name in node.inputs + node.control_inputs:
-            source = model.node(name)
-            if source is not None and source.name not in seen:
-                seen[source.name] = source
-                queue.append(source)
-    return seen
-
-
-def _assignments(model: Model, reached: dict[str, Node]) -> dict[tuple[str, int], str]:
-    """(restore op, output index) -> the variable an Assign/AssignVariableOp writes it to."""
-    targets = {}
-    for node in reached.values():
-        if node.op not in ASSIGN_OPS or len(node.inputs) < 2:
-            continue
-        source = _through_identities(model, node.inputs[1])
-        producer, _, index = source.partition(":")
-        targets[(producer, int(index) if index.isdigit() else 0)] = op_name(node.inputs[0])
-    return targets
-
-
-def _through_identities(model: Model, tensor: str) -> str:
-    for _ in range(64):
-        node = model.node(tensor)
-        if node is None or node.op not in _PASS_THROUGH or not node.inputs:
-            break
-        tensor = node.inputs[0]
-    return tensor
-
-
-def _restored_tensors(model: Model, node: Node) -> list[tuple[str, str, str | None]]:
-    """(key, slice spec, dtype) of each output of a RestoreV2/Restore/RestoreSlice node."""
-    attrs = node.proto.attr
-    if node.op == "RestoreV2":
-        names = model.const_strings(node.inputs[1]) if len(node.inputs) > 1 else []
-        specs = model.const_strings(node.inputs[2]) if len(node.inputs) > 2 else []
-        types = [dtypes.name_of(t) for t in attrs["dtypes"].list.type] if "dtypes" in attrs else []
-        return [(key, specs[i] if i < len(specs) else "", types[i] if i < len(types) else None)
-                for i, key in enumerate(names)]
-    names = model.const_strings(node.inputs[1]) if len(node.inputs) > 1 else []
-    specs = model.const_strings(node.inputs[2]) if node.op == "RestoreSlice" and len(node.inputs) > 2 else []
-    dtype = dtypes.name_of(attrs["dt"].type) if "dt" in attrs else None
-    return [(names[0], specs[0] if specs else "", dtype)] if names else []
-
-
-def _variable_shape(node: Node | None) -> list[int | None] | None:
-    if node is None or node.op not in VARIABLE_OPS:
-        return None
-    value = node.proto.attr.get("shape")
-    return None if value is None else shape_to_list(value.shape)
-
-
-def parse_spec(spec: str) -> tuple[tuple[int, ...], list[tuple[int, int]]] | None:
-    """``"6 4 0,3:0,4"`` -> full shape ``(6, 4)`` and extents ``[(0, 3), (0, 4)]`` (``-`` = full).
-
-    None when ``spec`` is not a slice spec TF would accept.
-    """
-    *dims, slices = spec.split(" ")
-    parts = slices.split(":")
-    if not dims or len(parts) != len(dims):
-        return None
-    try:
-        full = tuple(int(d) for d in dims)
-        extents = [(0, size) if part == "-" else _extent(part) for part, size in zip(parts, full)]
-    except ValueError:
-        return None
-    return full, extents
-
-
-def _extent(text: str) -> tuple[int, int]:
-    start, length = text.split(",")
-    return int(start), int(length)
 
 
 def _shape(shape: Sequence[int | None]) -> str:

@@ -19,9 +19,9 @@ from metainspect.check.findings import ERROR, INFO, SEVERITIES, WARNING, CheckCo
 from metainspect.errors import EXIT_FINDINGS, EXIT_OK, CorruptError, MetainspectError, WrongKindError
 
 if TYPE_CHECKING:
-    from metainspect.check.signature import Proposal
     from metainspect.checkpoint import Checkpoint
     from metainspect.graph.model import Model
+    from metainspect.graph.proposal import Proposal
 
 #: version of the JSON document :meth:`Report.to_json` returns
 SCHEMA_VERSION = 1

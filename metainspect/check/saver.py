@@ -15,16 +15,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.restore import OBJECT_GRAPH, RESTORE_OPS, SAVER, restore_plan, upstream
 from metainspect.formats.graph_file import GRAPH_DEF
-from metainspect.graph.model import SAVE_OPS, SAVER_VERSIONS, VARIABLE_COLLECTIONS, VARIABLE_OPS
+from metainspect.graph.collections import VARIABLE_COLLECTIONS
+from metainspect.graph.ops import RESTORE_OPS, V1_RESTORE_OPS
+from metainspect.graph.saver import OBJECT_GRAPH, SAVER, SAVER_VERSIONS, restore_plan, saved_keys
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
 
     from metainspect.graph.model import Model, Node
 
-_V1_ONLY_OPS = frozenset({"Restore", "RestoreSlice"})
 _FIELDS = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
 #: node_list collections import_meta_graph skips with a warning (pre-1.0 variable collections)
 _SKIPPED_NODE_LISTS = frozenset({"local_variables", "model_variables", "metric_variables"})
@@ -131,14 +131,9 @@ def _collection_refs(collection: CollectionDef, name: str, names_of: dict[bytes,
 
 def _round_trip(model: Model, restored: set[str]) -> list[Finding]:
     """Keys the save ops behind ``save_tensor_name`` write but the restore ops do not read, or the reverse."""
-    start = model.node(model.meta_graph.saver_def.save_tensor_name)
-    if start is None:
-        return []
-    reached = upstream(model, start, SAVE_OPS | RESTORE_OPS | VARIABLE_OPS)
-    save_ops = [node for node in reached.values() if node.op in SAVE_OPS and len(node.inputs) > 1]
+    save_ops, saved = saved_keys(model)
     if not save_ops:
         return []
-    saved = {key for node in save_ops for key in model.const_strings(node.inputs[1])}
     if saved == restored:
         return []
     unread, unsaved = sorted(saved - restored), sorted(restored - saved)
@@ -173,16 +168,16 @@ def _other_savers(model: Model, own: tuple[Node, ...]) -> list[Finding]:
 
 def _format(model: Model, restore_ops: tuple[Node, ...], checkpoint_format: str, prefix: str) -> list[Finding]:
     version = SAVER_VERSIONS.get(model.meta_graph.saver_def.version, str(model.meta_graph.saver_def.version))
-    v1_nodes = [node for node in restore_ops if node.op in _V1_ONLY_OPS]
-    v1_only = [node.name for node in v1_nodes]
+    v1_only = [node for node in restore_ops if node.op in V1_RESTORE_OPS]
     if checkpoint_format == "V2" and v1_only:
         return [Finding(
             "saver.cannot-read-format", ERROR,
-            f"the saver restores with legacy {v1_nodes[0].op} ops, which read V1 checkpoints only; "
-            f"{prefix} is a V2 bundle, so TF fails (Unsuccessful TensorSliceReader constructor)", v1_only[0],
+            f"the saver restores with legacy {v1_only[0].op} ops, which read V1 checkpoints only; "
+            f"{prefix} is a V2 bundle, so TF fails (Unsuccessful TensorSliceReader constructor)", v1_only[0].name,
             "restore with a new saver, which uses RestoreV2 and reads both formats: after import_meta_graph, "
             "saver = tf.compat.v1.train.Saver(); saver.restore(sess, PREFIX)",
-            {"saver_version": version, "checkpoint_format": checkpoint_format, "restore_ops": v1_only},
+            {"saver_version": version, "checkpoint_format": checkpoint_format,
+             "restore_ops": [node.name for node in v1_only]},
         )]
     writes_v2 = version == "V2"
     if writes_v2 == (checkpoint_format == "V2"):

@@ -8,28 +8,21 @@ the inference path (every request does it) and informational elsewhere.
 
 from __future__ import annotations
 
-from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.model import Node, op_name
-from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of, inference_path, saver_owns
+from typing import TYPE_CHECKING, Literal
 
-PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
-#: not a stock op: a graph using it comes with its own kernel library
-CODE_LOADING_OPS = frozenset({"LoadLibrary"})
-FILE_READ_OPS = frozenset({
-    "ReadFile", "MatchingFiles", "ImmutableConst", "InitializeTableFromTextFile", "InitializeTableFromTextFileV2",
-    "TextLineReader", "TextLineReaderV2", "TFRecordReader", "TFRecordReaderV2", "WholeFileReader",
-    "WholeFileReaderV2", "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "LMDBReader",
-    "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2", "FixedLengthRecordDataset",
-    "FixedLengthRecordDatasetV2", "LMDBDataset", "ExperimentalLMDBDataset", "CSVDataset", "CSVDatasetV2",
-    "ExperimentalCSVDataset", "SqlDataset", "ExperimentalSqlDataset", "MatchingFilesDataset",
-    "ExperimentalMatchingFilesDataset", "LoadDataset", "LoadAndRemapMatrix", "GenerateVocabRemapping",
-})
-FILE_WRITE_OPS = frozenset({
-    "WriteFile", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset", "SaveDatasetV2",
-    "SnapshotDataset", "SnapshotDatasetV2", "CreateSummaryFileWriter", "CreateSummaryDbWriter",
-})
-CHECKPOINT_OPS = frozenset({"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice",
-                            "MergeV2Checkpoints"})
+from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
+from metainspect.graph.endpoints import served_endpoints
+from metainspect.graph.names import op_name
+from metainspect.graph.ops import CHECKPOINT_OPS, CODE_LOADING_OPS, CONST_OPS, FILE_READ_OPS, FILE_WRITE_OPS, PYTHON_OPS
+from metainspect.graph.saver import saver_owns
+from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of, inference_path
+
+if TYPE_CHECKING:
+    from metainspect.graph.model import Node
+
+#: what a flagged node does
+Kind = Literal["python", "code", "read", "write", "checkpoint"]
+
 #: PrintV2 ``output_stream`` values that do not name a file
 _CONSOLE_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
 
@@ -37,13 +30,11 @@ _CONSOLE_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "
 def check_security(ctx: CheckContext) -> list[Finding]:
     """Python calls, code loading, file and checkpoint I/O, in graph, functions and nested graphs."""
     index = index_of(ctx.model)
-    from metainspect.check.signature import endpoints
-
-    flagged = index.scan(_kind)
+    flagged: list[tuple[Site, Kind]] = index.scan(_kind)
     flagged = [(site, kind) for site, kind in flagged if not (kind == "checkpoint" and saver_owns(index, site))]
     if not flagged:
         return []
-    served = endpoints(ctx)
+    served = served_endpoints(ctx.model, ctx.inputs, ctx.outputs)
     paths = [inference_path(index, outputs, fed) for _, outputs, fed in served]
     prune = ",".join(dict.fromkeys(op_name(t) for _, outputs, _ in served for t in outputs))
     fix_off_path = (f"the served outputs do not need it: metainspect edit {ctx.model.path} -o OUT --prune-to {prune}"
@@ -51,7 +42,7 @@ def check_security(ctx: CheckContext) -> list[Finding]:
     return [_finding(index, site, kind, any(site in path for path in paths), fix_off_path) for site, kind in flagged]
 
 
-def _kind(node: Node) -> str | None:
+def _kind(node: Node) -> Kind | None:
     op = node.op
     if op in PYTHON_OPS:
         return "python"
@@ -73,7 +64,7 @@ def _print_target(node: Node) -> str | None:
     return None if stream in _CONSOLE_STREAMS else stream
 
 
-_TEXT = {
+_TEXT: dict[Kind, tuple[str, str]] = {
     "python": ("security.python-op", "calls a Python function by token; it runs only in the Python process "
                "that built the graph (elsewhere it fails, TF Serving cannot run it) and executes whatever "
                "Python is registered under that token"),
@@ -84,7 +75,7 @@ _TEXT = {
 }
 
 
-def _finding(index: GraphIndex, site: Site, kind: str, served: bool, fix_off_path: str) -> Finding:
+def _finding(index: GraphIndex, site: Site, kind: Kind, served: bool, fix_off_path: str) -> Finding:
     finding_id, consequence = _TEXT[kind]
     node = site.node
     if kind in ("python", "code"):
@@ -107,7 +98,7 @@ def _target(index: GraphIndex, site: Site) -> str | None:
     if site.where == GRAPH and node.inputs and node.op in FILE_READ_OPS | FILE_WRITE_OPS:
         source = index.nodes.get(op_name(node.inputs[0]))
         values = source.proto.attr["value"].tensor.string_val \
-            if source is not None and source.op == "Const" and "value" in source.proto.attr else []
+            if source is not None and source.op in CONST_OPS and "value" in source.proto.attr else []
         if len(values) == 1:
             return values[0].decode("utf-8", "replace")
     if node.op in PYTHON_OPS and "token" in attr:
@@ -119,7 +110,7 @@ def _target(index: GraphIndex, site: Site) -> str | None:
     return None
 
 
-def _fix(kind: str, served: bool, fix_off_path: str) -> str:
+def _fix(kind: Kind, served: bool, fix_off_path: str) -> str:
     if kind == "python":
         return "re-implement the function with TensorFlow ops (a py_func cannot be exported), then re-export"
     if kind == "code":

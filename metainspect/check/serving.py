@@ -1,80 +1,32 @@
 """The serving check: device pins, training-only ops on the inference path, ops stock TF lacks.
 
 The inference path is what the served outputs depend on (see
-:func:`metainspect.check.signature.endpoints`), including the bodies of the functions it calls.
+:func:`metainspect.graph.endpoints.served_endpoints`), including the bodies of the functions it calls.
 Device pins and unregistered ops are looked for everywhere: graph, function library and
 GraphDefs nested in attributes.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.graph.ops import stock_registry
-from metainspect.graph.roles import is_training_op
-from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path, saver_owns
+from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding, Severity
+from metainspect.graph.endpoints import served_endpoints
+from metainspect.graph.ops import PIPELINE_OUTPUT_OPS, is_training_op, stock_registry
+from metainspect.graph.roles import ServingRole, serving_role
+from metainspect.graph.saver import saver_owns
+from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path
 
 if TYPE_CHECKING:
-    from metainspect.graph.model import Model, Node
+    from metainspect.graph.model import Model
 
 #: nodes listed by name in a message before "and N more"
 SHOWN = 5
+#: what a device string pins a node to
+DeviceKind = Literal["cluster", "accelerator", "cpu"]
 
-SUMMARY_OPS = frozenset({
-    "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "AudioSummaryV2", "TensorSummary",
-    "TensorSummaryV2", "MergeSummary", "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary",
-    "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary", "WriteSummary", "CreateSummaryFileWriter",
-    "CreateSummaryDbWriter", "FlushSummaryWriter", "CloseSummaryWriter", "SummaryWriter",
-})
-VARIABLE_UPDATE_OPS = frozenset({
-    "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
-    "ScatterUpdate", "ScatterAdd", "ScatterSub", "ScatterMul", "ScatterDiv", "ScatterMin", "ScatterMax",
-    "ScatterNdUpdate", "ScatterNdAdd", "ScatterNdSub", "ScatterNdMin", "ScatterNdMax",
-    "ResourceScatterUpdate", "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul",
-    "ResourceScatterDiv", "ResourceScatterMin", "ResourceScatterMax", "ResourceScatterNdUpdate",
-    "ResourceScatterNdAdd", "ResourceScatterNdSub", "ResourceScatterNdMin", "ResourceScatterNdMax",
-    "CountUpTo", "ResourceCountUpTo",
-})
-_PIPELINE = re.compile(r"Queue|Reader|Iterator|Dataset(V\d+)?$|^RecordInput$")
-#: ops that hand a pipeline's next element to the model; feeding their outputs cuts the pipeline off
-_PIPELINE_OUTPUT_OPS = frozenset({
-    "IteratorGetNext", "IteratorGetNextSync", "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany",
-    "QueueDequeueManyV2", "QueueDequeueUpTo", "QueueDequeueUpToV2", "ReaderRead", "ReaderReadV2",
-    "ReaderReadUpTo", "ReaderReadUpToV2",
-})
 _LOCAL_JOB = "localhost"
 _PLACEMENT_FIELDS = frozenset({"job", "replica", "task", ""})
-#: nodes of a gradient computation (``gradients/``, ``gradients_1/``, ``model/gradients/``…)
-GRADIENT_SCOPE = re.compile(r"(^|/)gradients(_\d+)?/")
-
-
-def is_input_pipeline(op: str) -> bool:
-    """Queues, readers, ``tf.data`` datasets and iterators: training input, not request input."""
-    return bool(_PIPELINE.search(op))
-
-
-def training_role(node: Node) -> str | None:
-    """Why a node has no place on an inference path, or None when it may be there."""
-    name = node.name
-    if "gradients" in name and GRADIENT_SCOPE.search(name):
-        return "training"
-    return _op_role(node.op)
-
-
-@lru_cache(maxsize=4096)
-def _op_role(op: str) -> str | None:
-    if is_training_op(op):
-        return "training"
-    if is_input_pipeline(op):
-        return "input-pipeline"
-    if op in VARIABLE_UPDATE_OPS:
-        return "variable-update"
-    if op in SUMMARY_OPS:
-        return "summary"
-    return None
 
 
 def check_serving(ctx: CheckContext) -> list[Finding]:
@@ -82,18 +34,16 @@ def check_serving(ctx: CheckContext) -> list[Finding]:
     index = index_of(ctx.model)
     findings = device_pins(ctx.model, index)
     findings += unknown_ops(ctx.model, index)
-    from metainspect.check.signature import endpoints
-
-    if any(training_role(node) for node in index.nodes.values()) or \
-            any(training_role(site.node) for site in index.inner_sites()):
-        for label, outputs, fed in endpoints(ctx):
+    if any(serving_role(node) for node in index.nodes.values()) or \
+            any(serving_role(site.node) for site in index.inner_sites()):
+        for label, outputs, fed in served_endpoints(ctx.model, ctx.inputs, ctx.outputs):
             findings += training_ops_on_path(index, inference_path(index, outputs, fed), label, outputs)
     return findings
 
 
 # -- device pins --------------------------------------------------------------------------------
 
-def device_kind(device: str) -> str:
+def device_kind(device: str) -> DeviceKind:
     """"cluster" (a job other than localhost), "accelerator" (GPU, TPU…) or "cpu".
 
     Both spellings are understood: ``/job:ps/task:0/device:GPU:0`` and the legacy ``/gpu:0``.
@@ -112,7 +62,7 @@ def device_kind(device: str) -> str:
     return "cpu" if kind.upper() == "CPU" else "accelerator"
 
 
-_PIN = {
+_PIN: dict[DeviceKind, tuple[str, Severity, str]] = {
     "cluster": ("serving.device-pin-cluster", ERROR,
                 "outside that cluster the graph cannot be placed at all, even with allow_soft_placement "
                 "(TensorFlow: 'Cannot assign a device for operation')"),
@@ -175,7 +125,7 @@ def unknown_ops(model: Model, index: GraphIndex) -> list[Finding]:
 
 # -- training-only ops on the inference path ----------------------------------------------------
 
-_ROLE_FINDINGS = {
+_ROLE_FINDINGS: dict[ServingRole, tuple[str, Severity, str, str]] = {
     "training": ("serving.training-op", ERROR, "optimizer or gradient ops",
                  "serving would run a training step: choose outputs that do not depend on it"),
     "input-pipeline": ("serving.input-pipeline", ERROR, "queue, reader or tf.data ops",
@@ -188,12 +138,12 @@ _ROLE_FINDINGS = {
 
 def training_ops_on_path(index: GraphIndex, path: Region, label: str, outputs: list[str]) -> list[Finding]:
     """One finding per kind of training-only op on the inference path."""
-    by_role: dict[str, list[Site]] = {}
+    by_role: dict[ServingRole, list[Site]] = {}
     for node in index.model.nodes():
-        if node.name in path.nodes and (role := training_role(node)) is not None:
+        if node.name in path.nodes and (role := serving_role(node)) is not None:
             by_role.setdefault(role, []).append(Site(node, GRAPH))
     for site in index.inner_sites():
-        if (role := training_role(site.node)) is not None and site in path:
+        if (role := serving_role(site.node)) is not None and site in path:
             by_role.setdefault(role, []).append(site)
     findings = []
     for role, found in by_role.items():
@@ -208,9 +158,9 @@ def training_ops_on_path(index: GraphIndex, path: Region, label: str, outputs: l
     return findings
 
 
-def _role_fix(role: str, found: list[Site]) -> str:
+def _role_fix(role: ServingRole, found: list[Site]) -> str:
     if role == "input-pipeline":
-        feeds = [f"{s.node.name}:0" for s in found if s.where == GRAPH and s.node.op in _PIPELINE_OUTPUT_OPS]
+        feeds = [f"{s.node.name}:0" for s in found if s.where == GRAPH and s.node.op in PIPELINE_OUTPUT_OPS]
         if feeds:
             return f"feed the pipeline's output instead: --input KEY={feeds[0]}" + \
                 (f" (also {', '.join(feeds[1:SHOWN])})" if len(feeds) > 1 else "")

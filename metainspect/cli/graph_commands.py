@@ -210,7 +210,8 @@ def info(path: PathArg, tags: TagsOpt = None, json: JsonOpt = False) -> None:
     JSON: {path, kind, encoding, meta_graphs (tag sets), tags, tensorflow_version, graph_producer,
     counts {nodes, functions, placeholders, variables, collections, signatures}, saver_version,
     top_ops [{op, count}], inputs [{name, dtype, shape}], outputs [names]}; input and output names
-    are tensor names (``x:0``): the serving signature's when there is one, else the likely ones.
+    are tensor names (``x:0``): the serving signature's (serving_default, else the only one) when
+    there is one, else the likely ones.
     """
     summary = _summary(_load(path, tags))
     if json:
@@ -235,16 +236,12 @@ def info(path: PathArg, tags: TagsOpt = None, json: JsonOpt = False) -> None:
 
 
 def _summary(model: Model) -> dict[str, Any]:
+    from metainspect.graph.endpoints import summary_endpoints
+
     meta = model.meta_info()
     sigs = model.signatures()
-    serving = [s for k, s in sigs.items() if not k.startswith("__")]
-    if serving:
-        inputs = [{"name": spec.name, "dtype": spec.dtype, "shape": spec.shape}
-                  for s in serving[:1] for spec in s.inputs.values()]
-        outputs = [spec.name or spec.encoding for s in serving[:1] for spec in s.outputs.values()]
-    else:
-        inputs = [{"name": p.tensor, "dtype": p.dtype, "shape": p.shape} for p in model.likely_inputs()]
-        outputs = [f"{n.name}:0" for n in model.likely_outputs()]
+    shown_inputs, outputs = summary_endpoints(model)
+    inputs = [{"name": name, "dtype": dtype, "shape": shape} for name, dtype, shape in shown_inputs]
     histogram = model.op_histogram()
     saver = model.saver_def()
     return {

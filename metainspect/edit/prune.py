@@ -17,37 +17,28 @@ to begin with (outputs, ``init``) and everything signatures and other collection
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
 from metainspect.errors import MetainspectError
-from metainspect.graph.names import split_reference
+from metainspect.graph.collections import INIT_COLLECTIONS, TRAINING_COLLECTIONS, VARIABLE_COLLECTIONS
+from metainspect.graph.endpoints import INIT_OP_SIGNATURE
+from metainspect.graph.names import op_name, split_reference
+from metainspect.graph.ops import ASSIGN_OPS, INIT_CHECK_OPS, SUMMARY_OPS, VARIABLE_OPS, is_training_op
+from metainspect.graph.roles import in_gradient_scope
+from metainspect.graph.saver import saver_scope
+from metainspect.graph.walk import GraphIndex, downstream, index_of, reads_of, upstream
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-#: collections naming ops a loader runs to initialise a restored model (kept by both operations)
-INIT_COLLECTIONS = frozenset({"saved_model_main_op", "legacy_init_op", "main_op", "init_op", "local_init_op",
-                              "table_initializer", "asset_filepaths", "saved_model_assets"})
-INIT_SIGNATURE = "__saved_model_init_op"
-#: collections whose items start the training subgraph
-TRAINING_COLLECTIONS = ("train_op", "summaries", "saved_model_train_op")
 #: collections of training-only items that are not reasons to keep a node
 TRAINING_ONLY_COLLECTIONS = frozenset({*TRAINING_COLLECTIONS, "update_ops", "losses", "regularization_losses"})
-SUMMARY_OPS = frozenset({
-    "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "AudioSummaryV2", "TensorSummary",
-    "TensorSummaryV2", "MergeSummary", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary",
-    "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary",
-    "CreateSummaryFileWriter", "CreateSummaryDbWriter", "SummaryWriter", "FlushSummaryWriter",
-    "CloseSummaryWriter", "ImportEvent",
-})
 #: ops through which a variable is written or checked rather than used
-_VARIABLE_WRITES = frozenset({"Assign", "AssignVariableOp", "IsVariableInitialized", "VarIsInitializedOp"})
-_VARIABLE_READS = frozenset({"Identity", "ReadVariableOp"})
+_VARIABLE_WRITES = ASSIGN_OPS | INIT_CHECK_OPS
 
 
 def prune_to(meta_graph: MetaGraphDef, outputs: list[str], log: ChangeLog | None = None) -> int:
@@ -63,9 +54,9 @@ def prune_to(meta_graph: MetaGraphDef, outputs: list[str], log: ChangeLog | None
         raise MetainspectError(None, f"--prune-to: no node {missing[0]!r} in the graph")
     if not wanted:
         raise MetainspectError(None, "--prune-to needs at least one output")
-    graph = _Graph(meta_graph)
-    keep = graph.keep([*wanted, *_restore_roots(meta_graph)])
-    removed = graph.names - keep
+    index = _index(meta_graph)
+    keep = _keep(index, meta_graph, [*wanted, *_restore_roots(meta_graph)])
+    removed = index.nodes.keys() - keep
     remove_nodes(meta_graph, removed, log)
     return len(removed)
 
@@ -79,104 +70,70 @@ def strip_training(meta_graph: MetaGraphDef, log: ChangeLog | None = None) -> in
     from metainspect.edit.target import model_of
 
     log = log_for(log, "strip-training")
-    graph = _Graph(meta_graph)
-    seeds = _training_seeds(meta_graph, graph)
+    index = _index(meta_graph)
+    seeds = _training_seeds(meta_graph, index)
     if not seeds:
         return 0
-    training = graph.descendants(seeds, control=True)
-    optimizer_variables = _optimizer_variables(meta_graph, graph, training)
-    sinks = {name for name in graph.names if not graph.consumers.get(name)}
+    training = downstream(index, seeds, control=True)
+    optimizer_variables = _optimizer_variables(meta_graph, index, training)
+    sinks = {name for name in index.nodes if not index.consumers.get(name)}
     doomed = saver_graph.drop_saved_variables(model_of(meta_graph), optimizer_variables, log)
-    graph = _Graph(meta_graph)  # the saver's inputs changed
-    blocked = training | graph.descendants(optimizer_variables | doomed, control=False)
+    index = _index(meta_graph)  # the saver's inputs changed
+    blocked = training | downstream(index, optimizer_variables | doomed, control=False)
     roots = [*sinks, *_restore_roots(meta_graph), *_collection_roots(meta_graph)]
     for key, signature in meta_graph.signature_def.items():
-        if key != INIT_SIGNATURE:
+        if key != INIT_OP_SIGNATURE:
             roots += _names_in(signature)
-    keep = graph.keep([r for r in roots if r not in blocked], blocked)
-    removed = graph.names - keep
+    keep = _keep(index, meta_graph, roots, blocked)
+    removed = index.nodes.keys() - keep
     remove_nodes(meta_graph, removed, log)
     return len(removed)
 
 
-class _Graph:
-    """Adjacency of the top-level nodes: inputs (data and control) and consumers."""
+def _index(meta_graph: MetaGraphDef) -> GraphIndex:
+    """The walkable index of the meta graph as it is now."""
+    from metainspect.edit.target import model_of
 
-    def __init__(self, meta_graph: MetaGraphDef) -> None:
-        self.meta_graph = meta_graph
-        self.protos = {node.name: node for node in meta_graph.graph_def.node}
-        self.names = set(self.protos)
-        self.inputs: dict[str, list[tuple[str, bool]]] = {}
-        self.consumers: dict[str, list[tuple[str, bool]]] = {}
-        for node in meta_graph.graph_def.node:
-            edges = []
-            for ref in node.input:
-                control, op, _ = split_reference(ref)
-                edges.append((op, bool(control)))
-                self.consumers.setdefault(op, []).append((node.name, bool(control)))
-            self.inputs[node.name] = edges
+    return index_of(model_of(meta_graph))
 
-    def closure(self, roots: Iterable[str], blocked: set[str]) -> set[str]:
-        """``roots`` and everything they read, not entering ``blocked``."""
-        seen: set[str] = set()
-        queue = deque(r for r in roots if r in self.names and r not in blocked)
-        while queue:
-            name = queue.popleft()
-            if name in seen:
-                continue
-            seen.add(name)
-            queue.extend(op for op, _ in self.inputs.get(name, ()) if op not in seen and op not in blocked)
-        return seen
 
-    def keep(self, roots: Iterable[str], blocked: set[str] | None = None) -> set[str]:
-        """The closure of ``roots`` plus every name the kept variables' VariableDefs mention."""
-        blocked = blocked or set()
-        keep = self.closure(roots, blocked)
-        while True:
-            extra = {split_reference(name)[1] for var, names in _variable_defs(self.meta_graph) if var in keep for name in names}
-            extra -= keep | blocked
-            if not extra:
-                return keep
-            keep |= self.closure(extra, blocked)
-
-    def descendants(self, start: set[str], control: bool) -> set[str]:
-        """``start`` and every node consuming them (through control edges too when ``control``)."""
-        seen = set(start)
-        queue = deque(start)
-        while queue:
-            for consumer, is_control in self.consumers.get(queue.popleft(), ()):
-                if consumer not in seen and (control or not is_control):
-                    seen.add(consumer)
-                    queue.append(consumer)
-        return seen
+def _keep(index: GraphIndex, meta_graph: MetaGraphDef, roots: Iterable[str], blocked: set[str] | None = None) -> set[str]:
+    """What ``roots`` read (not entering ``blocked``) plus every name the kept variables' VariableDefs mention."""
+    blocked = blocked or set()
+    keep = upstream(index, roots, exclude=blocked)
+    while True:
+        extra = {op_name(name) for var, names in _variable_defs(meta_graph) if var in keep for name in names}
+        extra -= keep | blocked
+        if not extra:
+            return keep
+        keep |= upstream(index, extra, exclude=blocked)
 
 
 def _variable_defs(meta_graph: MetaGraphDef, collections: Iterable[str] | None = None) -> list[tuple[str, list[str]]]:
     """(variable op, names its VariableDef mentions) for every entry of the variable collections."""
     from metainspect.edit.references import referenced_names
     from metainspect.graph.collections import decode_collection
-    from metainspect.graph.model import VARIABLE_COLLECTIONS
 
     result = []
     for name in sorted(set(VARIABLE_COLLECTIONS if collections is None else collections) & set(meta_graph.collection_def)):
         for item in decode_collection(name, meta_graph.collection_def[name]).items:
             if hasattr(item, "variable_name"):
-                result.append((split_reference(item.variable_name)[1], referenced_names(item)))
+                result.append((op_name(item.variable_name), referenced_names(item)))
     return result
 
 
 def _names_in(message: Message) -> list[str]:
     from metainspect.edit.references import referenced_names
 
-    return [split_reference(name)[1] for name in referenced_names(message)]
+    return [op_name(name) for name in referenced_names(message)]
 
 
 def _restore_roots(meta_graph: MetaGraphDef) -> list[str]:
     """What restoring and initialising need: the saver, init collections, init signature, assets."""
     roots = _names_in(meta_graph.saver_def) if meta_graph.HasField("saver_def") else []
     roots += _collection_names(meta_graph, INIT_COLLECTIONS & set(meta_graph.collection_def))
-    if INIT_SIGNATURE in meta_graph.signature_def:
-        roots += _names_in(meta_graph.signature_def[INIT_SIGNATURE])
+    if INIT_OP_SIGNATURE in meta_graph.signature_def:
+        roots += _names_in(meta_graph.signature_def[INIT_OP_SIGNATURE])
     for asset in meta_graph.asset_file_def:
         roots += _names_in(asset)
     return roots
@@ -184,8 +141,6 @@ def _restore_roots(meta_graph: MetaGraphDef) -> list[str]:
 
 def _collection_roots(meta_graph: MetaGraphDef) -> list[str]:
     """Nodes named by collections other than the training ones (variables come via their defs)."""
-    from metainspect.graph.model import VARIABLE_COLLECTIONS
-
     return _collection_names(meta_graph, set(meta_graph.collection_def) - TRAINING_ONLY_COLLECTIONS
                              - VARIABLE_COLLECTIONS)
 
@@ -199,70 +154,51 @@ def _collection_names(meta_graph: MetaGraphDef, names: Iterable[str]) -> list[st
         collection = decode_collection(name, meta_graph.collection_def[name])
         for item in collection.items:
             if collection.kind == "node_list":
-                found.append(split_reference(item)[1])
+                found.append(op_name(item))
             elif hasattr(item, "DESCRIPTOR"):
                 found += _names_in(item)
     return found
 
 
-def _training_seeds(meta_graph: MetaGraphDef, graph: _Graph) -> set[str]:
-    from metainspect.graph.roles import is_training_op
-
-    seeds = {node.name for node in meta_graph.graph_def.node
-             if is_training_op(node.op) or node.op in SUMMARY_OPS or _in_gradients_scope(node.name)}
+def _training_seeds(meta_graph: MetaGraphDef, index: GraphIndex) -> set[str]:
+    seeds = {name for name, node in index.nodes.items()
+             if is_training_op(node.op) or node.op in SUMMARY_OPS or in_gradient_scope(name)}
     for name in TRAINING_COLLECTIONS:
         collection = meta_graph.collection_def.get(name)
         if collection is not None and collection.WhichOneof("kind") == "node_list":
-            seeds |= {split_reference(item)[1] for item in collection.node_list.value} & graph.names
+            seeds |= {op_name(item) for item in collection.node_list.value} & index.nodes.keys()
     return seeds
 
 
-def _in_gradients_scope(name: str) -> bool:
-    return any(part == "gradients" or part.startswith("gradients_") for part in name.split("/")[:-1])
-
-
-def _optimizer_variables(meta_graph: MetaGraphDef, graph: _Graph, training: set[str]) -> set[str]:
+def _optimizer_variables(meta_graph: MetaGraphDef, index: GraphIndex, training: set[str]) -> set[str]:
     """Variables that only training uses: every real use of them (or of their reads) is training.
 
     Writes (initialisers, restores, Adam's power updates), initialisation checks and the saver
     are not uses; ``global_step`` is never an optimizer variable.
     """
-    from metainspect.graph.model import VARIABLE_OPS
-
-    scope = _saver_scope(meta_graph)
+    scope = saver_scope(meta_graph)
     protected = {var for var, _ in _variable_defs(meta_graph, ["global_step"])}
     found = set()
-    for node in meta_graph.graph_def.node:
-        if node.op not in VARIABLE_OPS or node.name in training or node.name in protected:
+    for name, node in index.nodes.items():
+        if node.op not in VARIABLE_OPS or name in training or name in protected:
             continue
-        uses = _uses(graph, node.name, scope)
+        uses = _uses(index, name, scope)
         if uses and uses <= training:
-            found.add(node.name)
+            found.add(name)
     return found
 
 
-def _saver_scope(meta_graph: MetaGraphDef) -> str | None:
-    """The name scope of the saver's ops (``save/``), from its SaverDef."""
-    name = split_reference(meta_graph.saver_def.filename_tensor_name)[1] if meta_graph.HasField("saver_def") else ""
-    return name.rpartition("/")[0] + "/" if "/" in name else None
-
-
-def _uses(graph: _Graph, variable: str, saver_scope: str | None) -> set[str]:
+def _uses(index: GraphIndex, variable: str, scope: str | None) -> set[str]:
+    """The nodes using ``variable`` or its reads (see :func:`metainspect.graph.walk.reads_of`)
+    other than to write or check it, outside the saver's scope."""
+    sources = reads_of(index, variable) | {variable}
     uses: set[str] = set()
-    queue = deque([variable])
-    seen = {variable}
-    while queue:
-        source = queue.popleft()
-        for name, _ in graph.consumers.get(source, []):
-            node = graph.protos[name]
-            if name in seen or (saver_scope and name.startswith(saver_scope)):
+    for source in sources:
+        for name in index.consumers.get(source, ()):
+            if name in sources or (scope and name.startswith(scope)):
                 continue
-            reads_source = bool(node.input) and split_reference(node.input[0])[1] == source
-            if node.op in _VARIABLE_WRITES and reads_source:
-                continue
-            if node.op in _VARIABLE_READS and reads_source:
-                seen.add(name)
-                queue.append(name)
+            node = index.nodes[name]
+            if node.op in _VARIABLE_WRITES and node.inputs and op_name(node.inputs[0]) == source:
                 continue
             uses.add(name)
     return uses

@@ -18,12 +18,13 @@ from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.edit.changes import ChangeLog, log_for
 from metainspect.errors import MetainspectError
 from metainspect.graph.names import is_valid_node_name, rename_reference
+from metainspect.graph.ops import FRAME_ENTER_OPS
+from metainspect.graph.saver import checkpoint_keys
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-_FRAME_OPS = frozenset({"Enter", "RefEnter"})
 _LOC = b"loc:@"
 
 
@@ -46,12 +47,13 @@ def rename(meta_graph: MetaGraphDef, rules: Renamer | Iterable[Rename | str],
     matches no node and no key.
     """
     from metainspect.edit import references, saver_graph
+    from metainspect.edit.target import model_of
 
     log = log_for(log, "rename")
     renamer = rules if isinstance(rules, Renamer) else Renamer(rules)
     graph_def = meta_graph.graph_def
     mapping = _valid_names(renamer.mapping(node.name for node in graph_def.node))
-    keys = saver_graph.checkpoint_keys(graph_def) + references.collect(meta_graph, references.KEY)
+    keys = checkpoint_keys(model_of(meta_graph)) + references.collect(meta_graph, references.KEY)
     key_mapping = renamer.mapping(dict.fromkeys(keys))
     unused = renamer.unused()
     if unused and every_rule_used:
@@ -59,7 +61,7 @@ def rename(meta_graph: MetaGraphDef, rules: Renamer | Iterable[Rename | str],
 
     for node in graph_def.node:
         _rename_node(node, mapping, renamer, log)
-    saver_graph.rename_keys(graph_def, key_mapping, log)
+    saver_graph.rename_keys(model_of(meta_graph), key_mapping, log)
 
     def visit(role: str, value: str, where: str) -> str:
         if role == references.NAME:
@@ -110,7 +112,7 @@ def _rename_node(node: NodeDef, mapping: dict[str, str], renamer: Renamer, log: 
     if "shared_name" in node.attr and node.attr["shared_name"].s.decode("utf-8", "replace") == old_name != node.name:
         node.attr["shared_name"].s = node.name.encode("utf-8")
         log.add(subject, f"shared_name {old_name} -> {node.name}")
-    if node.op in _FRAME_OPS and "frame_name" in node.attr:
+    if node.op in FRAME_ENTER_OPS and "frame_name" in node.attr:
         frame = node.attr["frame_name"].s.decode("utf-8", "replace")
         new_frame = renamer(frame)
         if new_frame != frame:

@@ -1,58 +1,24 @@
-"""The TF1 saver's own subgraph: the string constants naming checkpoint keys, and its save/restore ops.
+"""Edits of the TF1 saver's subgraph: its key constants renamed, variables taken out of it.
 
-``SaveV2``/``SaveSlices``/``Save`` take the keys they write from a ``tensor_names`` Const (input 1)
-and the tensors after it; ``RestoreV2`` reads the keys of its ``tensor_names`` Const into outputs
-0..n-1; the V1 ``Restore``/``RestoreSlice`` ops read one key each from a scalar Const. Renaming
-keys rewrites those constants; dropping variables removes their entries everywhere in step.
+What the saver's ops read and write is :mod:`metainspect.graph.saver`'s; renaming keys rewrites
+the key constants it finds, and dropping variables removes their entries from every save and
+restore op in step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog
 from metainspect.errors import MetainspectError
 from metainspect.graph.names import output_index, split_reference
+from metainspect.graph.ops import RESTORE_OPS, SAVE_OPS
+from metainspect.graph.saver import SAVED_DTYPES_ATTR, key_constant, key_constants, string_values
 
 if TYPE_CHECKING:
-    from tensorboard.compat.proto.graph_pb2 import GraphDef
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-    from metainspect.graph.model import Model
-
-SAVE_OPS = {"SaveV2": "dtypes", "SaveSlices": "T", "Save": "T"}  # op -> attr listing saved dtypes
-RESTORE_OPS = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
-
-
-def key_constants(graph_def: GraphDef) -> Iterator[NodeDef]:
-    """Each Const holding checkpoint keys for a save or restore op (once, in graph order)."""
-    nodes = {node.name: node for node in graph_def.node}
-    seen: set[str] = set()
-    for node in graph_def.node:
-        if (node.op in SAVE_OPS or node.op in RESTORE_OPS) and len(node.input) > 1:
-            const = _const_behind(nodes, node.input[1])
-            if const is not None and const.name not in seen:
-                seen.add(const.name)
-                yield const
-
-
-def _const_behind(nodes: dict[str, NodeDef], ref: str) -> NodeDef | None:
-    node = nodes.get(split_reference(ref)[1])
-    for _ in range(16):
-        if node is None or node.op != "Identity" or not node.input:
-            break
-        node = nodes.get(split_reference(node.input[0])[1])
-    if node is None or node.op != "Const" or "value" not in node.attr or node.attr["value"].tensor.dtype != 7:
-        return None
-    return node
-
-
-def strings(const: NodeDef) -> list[str]:
-    """The values of a string Const, decoded."""
-    from metainspect.formats.tensor_proto import to_numpy
-
-    return [v.decode("utf-8", "replace") for v in to_numpy(const.attr["value"].tensor).flat]
+    from metainspect.graph.model import Model, Node
 
 
 def set_strings(const: NodeDef, values: list[str]) -> None:
@@ -69,19 +35,14 @@ def set_strings(const: NodeDef, values: list[str]) -> None:
             shape.dim.add(size=len(values))
 
 
-def checkpoint_keys(graph_def: GraphDef) -> list[str]:
-    """Every key the saver writes or reads, in first-seen order."""
-    return list(dict.fromkeys(key for const in key_constants(graph_def) for key in strings(const)))
-
-
-def rename_keys(graph_def: GraphDef, mapping: dict[str, str], log: ChangeLog) -> None:
-    """Rewrite the key constants by ``mapping`` (keys not in it stay)."""
-    for const in key_constants(graph_def):
-        old = strings(const)
+def rename_keys(model: Model, mapping: dict[str, str], log: ChangeLog) -> None:
+    """Rewrite ``model``'s key constants by ``mapping`` (keys not in it stay)."""
+    for const in list(key_constants(model)):
+        old = string_values(const.proto)
         new = [mapping.get(key, key) for key in old]
         if new == old:
             continue
-        set_strings(const, new)
+        set_strings(const.proto, new)
         for before, after in zip(old, new):
             if before != after:
                 log.add(f"node {const.name}", f"checkpoint key {before} -> {after}")
@@ -99,7 +60,7 @@ def drop_saved_variables(model: Model, variables: set[str], log: ChangeLog) -> s
     keys = {entry for name in variables for entry in saved.get(name, [])}
     if not keys:
         return set()
-    graph = _Wiring(model.graph_def)
+    graph = _Wiring(model)
     doomed: set[str] = set()
     for node in list(model.graph_def.node):
         if node.op in SAVE_OPS and len(node.input) > 2:
@@ -114,12 +75,12 @@ def drop_saved_variables(model: Model, variables: set[str], log: ChangeLog) -> s
 
 
 class _Wiring:
-    """Nodes by name and, for each node, the nodes reading it (data or control)."""
+    """Nodes by name and, for each node, the NodeDefs reading it (data or control)."""
 
-    def __init__(self, graph_def: GraphDef) -> None:
-        self.nodes = {node.name: node for node in graph_def.node}
+    def __init__(self, model: Model) -> None:
+        self.nodes: dict[str, Node] = model.nodes_by_name()
         self.consumers: dict[str, list[NodeDef]] = {}
-        for node in graph_def.node:
+        for node in model.graph_def.node:
             for ref in node.input:
                 self.consumers.setdefault(split_reference(ref)[1], []).append(node)
 
@@ -129,9 +90,9 @@ def _entries(graph: _Wiring, node: NodeDef, with_slices: bool) -> tuple[NodeDef,
     names_const = _exclusive_const(graph, node, 1)
     if names_const is None:
         return None
-    names = strings(names_const)
+    names = string_values(names_const)
     slices_const = _exclusive_const(graph, node, 2) if with_slices else None
-    specs = strings(slices_const) if slices_const is not None else []
+    specs = string_values(slices_const) if slices_const is not None else []
     return names_const, slices_const, [(key, specs[i] if i < len(specs) else "") for i, key in enumerate(names)]
 
 
@@ -151,7 +112,7 @@ def _drop_from_save(graph: _Wiring, node: NodeDef, keys: set[tuple[str, str]], l
     _keep_entries(names_const, slices_const, entries, drop)
     tensors = [ref for i, ref in enumerate(data[first:]) if i not in drop]
     node.input[:] = data[:first] + tensors + control
-    _drop_list_items(node, SAVE_OPS[node.op], drop)
+    _drop_list_items(node, SAVED_DTYPES_ATTR[node.op], drop)
     for i in sorted(drop):
         log.add(f"node {node.name}", f"no longer saves {_describe(entries[i])}")
 
@@ -200,14 +161,14 @@ def _describe(entry: tuple[str, str]) -> str:
 
 def _exclusive_const(graph: _Wiring, node: NodeDef, index: int) -> NodeDef | None:
     """The key/slice Const feeding input ``index`` of a saver op, refusing one shared with others."""
-    const = _const_behind(graph.nodes, node.input[index])
+    const = key_constant(graph.nodes, node.input[index])
     if const is None:
         return None
     users = sorted({user.name for user in graph.consumers.get(const.name, [])})
     if len(users) > 1:
         raise MetainspectError(None, f"saver constant {const.name} is shared by {', '.join(users)}; "
                                "cannot take variables out of the saver safely")
-    return const
+    return const.proto
 
 
 def _drop_list_items(node: NodeDef, attr: str, drop: set[int]) -> None:

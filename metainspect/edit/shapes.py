@@ -48,9 +48,9 @@ def set_shape(meta_graph: MetaGraphDef, name: str, shape: Shape, log: ChangeLog 
     default of a PlaceholderWithDefault does not fit the new shape. Shapes downstream are left
     to TensorFlow, which infers them again when it imports the graph.
     """
-    from metainspect.graph.attrs import shape_to_list
-    from metainspect.graph.model import PLACEHOLDER_OPS
+    from metainspect.graph.attrs import shape_to_list, shapes_compatible
     from metainspect.graph.names import split_reference
+    from metainspect.graph.ops import CONST_OPS, PLACEHOLDER_OPS
 
     log = log_for(log, "set-shape")
     name = split_reference(name)[1]
@@ -62,9 +62,9 @@ def set_shape(meta_graph: MetaGraphDef, name: str, shape: Shape, log: ChangeLog 
         raise MetainspectError(None, f"--set-shape: {what} (placeholders: {placeholders})")
     if node.op == "PlaceholderWithDefault" and node.input:
         default = nodes.get(split_reference(node.input[0])[1])
-        if default is not None and default.op == "Const" and "value" in default.attr:
+        if default is not None and default.op in CONST_OPS and "value" in default.attr:
             held = shape_to_list(default.attr["value"].tensor.tensor_shape)
-            if not _compatible(held, shape):
+            if not shapes_compatible(held, shape):
                 raise MetainspectError(None, f"--set-shape {name}: its default value has shape "
                                        f"{format_shape(held)}, which does not fit {format_shape(shape)}")
     old = shape_to_list(node.attr["shape"].shape) if "shape" in node.attr else None
@@ -85,12 +85,6 @@ def set_shape(meta_graph: MetaGraphDef, name: str, shape: Shape, log: ChangeLog 
                         and shape_to_list(info.tensor_shape) != shape):
                     _write(info.tensor_shape, shape)
                     log.add(f"signature {key}", f"{direction} {info_key} shape -> {format_shape(shape)}")
-
-
-def _compatible(held: Shape, wanted: Shape) -> bool:
-    if held is None or wanted is None:
-        return True
-    return len(held) == len(wanted) and all(w is None or h is None or h == w for h, w in zip(held, wanted))
 
 
 def _write(proto: TensorShapeProto, shape: Shape) -> None:

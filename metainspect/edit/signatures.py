@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
 from metainspect.errors import MetainspectError
+from metainspect.graph.endpoints import METHODS, PREDICT, method_name, method_problems
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef, TensorInfo
@@ -13,16 +14,7 @@ if TYPE_CHECKING:
     from metainspect.graph.model import Model
     from metainspect.graph.outputs import OutputSpec
 
-PREDICT = "tensorflow/serving/predict"
-CLASSIFY = "tensorflow/serving/classify"
-REGRESS = "tensorflow/serving/regress"
-#: short method names accepted by ``--method``
-METHODS = {"predict": PREDICT, "classify": CLASSIFY, "regress": REGRESS}
-
-
-def method_name(method: str) -> str:
-    """``predict`` -> ``tensorflow/serving/predict``; full names pass through."""
-    return METHODS.get(method, method)
+__all__ = ["METHODS", "add_signature", "method_name", "remove_signature", "set_tags"]
 
 
 def add_signature(meta_graph: MetaGraphDef, name: str, inputs: dict[str, str], outputs: dict[str, str],
@@ -47,8 +39,10 @@ def add_signature(meta_graph: MetaGraphDef, name: str, inputs: dict[str, str], o
     model = model_of(meta_graph)
     specs = {("input", key): _spec(model, tensor) for key, tensor in inputs.items()}
     specs |= {("output", key): _spec(model, tensor) for key, tensor in outputs.items()}
-    _check_method(name, method, {k: s.dtype for (d, k), s in specs.items() if d == "input"},
-                  {k: s.dtype for (d, k), s in specs.items() if d == "output"})
+    problems = method_problems(method, {k: s.dtype for (d, k), s in specs.items() if d == "input"},
+                               {k: s.dtype for (d, k), s in specs.items() if d == "output"})
+    if problems:
+        raise MetainspectError(None, f"signature {name!r} ({method}): {'; '.join(problems)}")
     signature = meta_graph.signature_def[name]
     signature.Clear()
     signature.method_name = method
@@ -81,26 +75,6 @@ def _fill(info: TensorInfo, spec: OutputSpec) -> None:
     else:
         for dim in spec.shape:
             info.tensor_shape.dim.add(size=-1 if dim is None else dim)
-
-
-def _check_method(name: str, method: str, inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
-    """TensorFlow Serving's rules for classify and regress signatures (predict takes anything)."""
-    def need(condition: bool, rule: str) -> None:
-        if not condition:
-            raise MetainspectError(None, f"signature {name!r} ({method}): {rule}")
-
-    if method == CLASSIFY:
-        need(set(inputs) == {"inputs"} and inputs["inputs"] == "string",
-             "needs exactly one input 'inputs', a string tensor of serialized tf.Examples")
-        need(bool(outputs) and set(outputs) <= {"classes", "scores"},
-             "outputs must be 'classes' (string) and/or 'scores' (float32)")
-        need(outputs.get("classes", "string") == "string", "output 'classes' must be a string tensor")
-        need(outputs.get("scores", "float32") == "float32", "output 'scores' must be a float32 tensor")
-    elif method == REGRESS:
-        need(set(inputs) == {"inputs"} and inputs["inputs"] == "string",
-             "needs exactly one input 'inputs', a string tensor of serialized tf.Examples")
-        need(set(outputs) == {"outputs"} and outputs["outputs"] == "float32",
-             "needs exactly one output 'outputs', a float32 tensor")
 
 
 def remove_signature(meta_graph: MetaGraphDef, name: str, log: ChangeLog | None = None) -> None:

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from metainspect.errors import NotFoundError, WrongKindError
 from metainspect.formats.graph_file import SAVED_MODEL
+from metainspect.graph.collections import ASSET_FILEPATHS, SAVED_MODEL_ASSETS
+from metainspect.graph.ops import CONST_OPS
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
     from metainspect.graph.model import Model
 
-ASSET_FILEPATHS = "asset_filepaths"
-SAVED_MODEL_ASSETS = "saved_model_assets"
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _const_path(model: Model, tensor: str) -> str:
     from metainspect.formats.tensor_proto import to_numpy
 
     node = model.node(tensor)
-    if node is None or node.op != "Const" or "value" not in node.proto.attr:
+    if node is None or node.op not in CONST_OPS or "value" not in node.proto.attr:
         raise WrongKindError(model.path, f"asset tensor {tensor} is not a string constant")
     value = to_numpy(node.proto.attr["value"].tensor)
     if value.dtype != object or value.size != 1:

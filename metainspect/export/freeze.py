@@ -17,7 +17,6 @@ frozen; :class:`FreezeError` names the node.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,10 @@ from metainspect.errors import MetainspectError
 from metainspect.export.progress import Progress, silent
 from metainspect.formats import dtypes
 from metainspect.formats.graph_file import PROTOBUF_LIMIT
-from metainspect.graph.model import op_name
+from metainspect.graph.model import Node
+from metainspect.graph.names import op_name
+from metainspect.graph.ops import IDENTITY_OPS, REF_VARIABLE_OPS, RESOURCE_VARIABLE_OPS, VARIABLE_OPS
+from metainspect.graph.walk import function_refs, index_of, upstream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,11 +37,6 @@ if TYPE_CHECKING:
 
     from metainspect.checkpoint import Checkpoint
     from metainspect.graph.model import Model, Variable
-
-REF_VARIABLE_OPS = frozenset({"VariableV2", "Variable", "AutoReloadVariable"})
-RESOURCE_VARIABLE_OPS = frozenset({"VarHandleOp"})
-#: ops that only read a ref variable when they have no OpDef to say so
-_REF_READERS = frozenset({"Identity", "Snapshot"})
 
 
 class FreezeError(MetainspectError):
@@ -65,12 +62,13 @@ def freeze(model: Model, checkpoint: Checkpoint | None, outputs: list[str], *,
     """Freeze ``model`` to ``outputs`` (tensor or node names) with values from ``checkpoint``."""
     roots = [_existing_node(model, name) for name in outputs]
     kept = _reachable(model, roots)
-    variables = {name for name in kept if model.node(name).op in REF_VARIABLE_OPS | RESOURCE_VARIABLE_OPS}  # type: ignore[union-attr]
+    nodes = model.nodes_by_name()
+    variables = {name for name in kept if nodes[name].op in VARIABLE_OPS}
     if variables and checkpoint is None:
         raise FreezeError(model.path, f"outputs read {len(variables)} variables but there is no checkpoint; give --checkpoint")
     opdefs = {op.name: op for op in model.meta_graph.meta_info_def.stripped_op_list.op}
     for name in kept:
-        _check_variable_inputs(model, model.node(name).proto, opdefs)  # type: ignore[union-attr]
+        _check_variable_inputs(model, nodes[name], opdefs)
     values = _VariableValues(model, checkpoint) if checkpoint is not None else None
     graph_def = _new_graph_def(model)
     constants: dict[str, str] = {}
@@ -117,25 +115,22 @@ def _existing_node(model: Model, name: str) -> str:
 
 
 def _reachable(model: Model, roots: list[str]) -> set[str]:
-    """Nodes the roots depend on (data and control inputs), not looking behind variables."""
-    kept: set[str] = set()
-    stack = list(roots)
-    while stack:
-        name = stack.pop()
-        if name in kept:
-            continue
-        kept.add(name)
-        node = model.node(name)
-        assert node is not None
-        if node.op in REF_VARIABLE_OPS | RESOURCE_VARIABLE_OPS:
-            continue
+    """Nodes the roots depend on (data and control inputs), not looking behind variables.
+
+    A resource variable's ReadVariableOp needs only the handle: the constant replacing the
+    variable needs no ordering against updates, so its control inputs are not followed.
+    """
+    def inputs(node: Node) -> tuple[str, ...]:
         if node.op == "ReadVariableOp" and _is_variable(model, node.inputs[0], RESOURCE_VARIABLE_OPS):
-            stack.append(op_name(node.inputs[0]))  # a constant needs no ordering against updates
-            continue
-        for source in (*node.inputs, *node.control_inputs):
-            if model.node(source) is None:
-                raise FreezeError(model.path, f"node {name!r} takes input {source!r}, which is not in the graph")
-            stack.append(op_name(source))
+            return node.inputs[:1]
+        return (*node.inputs, *node.control_inputs)
+
+    kept = upstream(index_of(model), roots, stop_ops=VARIABLE_OPS, inputs=inputs)
+    for node in model.nodes():
+        if node.name in kept and node.op not in VARIABLE_OPS:
+            for source in inputs(node):
+                if model.node(source) is None:
+                    raise FreezeError(model.path, f"node {node.name!r} takes input {source!r}, which is not in the graph")
     return kept
 
 
@@ -144,10 +139,9 @@ def _is_variable(model: Model, tensor: str, ops: frozenset[str]) -> bool:
     return node is not None and node.op in ops
 
 
-def _check_variable_inputs(model: Model, node: NodeDef, opdefs: dict[str, OpDef]) -> None:
+def _check_variable_inputs(model: Model, node: Node, opdefs: dict[str, OpDef]) -> None:
     """Refuse a kept node that uses a variable other than by reading it."""
-    data_inputs = [i for i in node.input if not i.startswith("^")]
-    for position, tensor in enumerate(data_inputs):
+    for position, tensor in enumerate(node.inputs):
         source = model.node(tensor)
         if source is None:
             continue
@@ -156,7 +150,7 @@ def _check_variable_inputs(model: Model, node: NodeDef, opdefs: dict[str, OpDef]
                 continue
             raise FreezeError(model.path, f"node {node.name!r} ({node.op}) uses resource variable {source.name!r} "
                               "other than by reading it (update, function call or handle copy); cannot freeze it")
-        if source.op in REF_VARIABLE_OPS and _takes_ref(node, position, opdefs.get(node.op)):
+        if source.op in REF_VARIABLE_OPS and _takes_ref(node.proto, position, opdefs.get(node.op)):
             raise FreezeError(model.path, f"node {node.name!r} ({node.op}) writes variable {source.name!r}; "
                               "freeze to outputs that do not update variables")
 
@@ -164,7 +158,7 @@ def _check_variable_inputs(model: Model, node: NodeDef, opdefs: dict[str, OpDef]
 def _takes_ref(node: NodeDef, position: int, opdef: OpDef | None) -> bool:
     """Whether input ``position`` of ``node`` is a ref input (unknown ops count as writers)."""
     if opdef is None:
-        return node.op not in _REF_READERS
+        return node.op not in IDENTITY_OPS
     refs: list[bool] = []
     for arg in opdef.input_arg:
         if arg.number_attr:
@@ -310,9 +304,9 @@ def _keep_functions(graph_def: GraphDef, library) -> None:  # type: ignore[no-un
     stack: list[NodeDef] = list(graph_def.node)
     while stack:
         node = stack.pop()
-        for name in _called_functions(node):
-            for fn in (name, gradients.get(name)):
-                if fn is not None and fn in by_name and fn not in used:
+        for name in (node.op, *function_refs(Node.from_proto(node))):
+            for fn in (name, gradients.get(name, "")):
+                if fn in by_name and fn not in used:
                     used.add(fn)
                     stack.extend(by_name[fn].node_def)
     for name in sorted(used):
@@ -320,13 +314,3 @@ def _keep_functions(graph_def: GraphDef, library) -> None:  # type: ignore[no-un
     for gradient in library.gradient:
         if gradient.function_name in used:
             graph_def.library.gradient.add().CopyFrom(gradient)
-
-
-def _called_functions(node: NodeDef) -> Iterable[str]:
-    yield node.op
-    for value in node.attr.values():
-        kind = value.WhichOneof("value")
-        if kind == "func":
-            yield value.func.name
-        elif kind == "list":
-            yield from (f.name for f in value.list.func)

@@ -13,23 +13,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from metainspect.errors import MetainspectError
+from metainspect.graph.collections import LEGACY_INIT_OP_KEY, MAIN_OP_KEY, TABLE_INITIALIZERS
+from metainspect.graph.endpoints import INIT_OP_SIGNATURE, SERVE_TAG, SERVING_DEFAULT
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
     from metainspect.check import Finding, Report
-    from metainspect.check.signature import Proposal
     from metainspect.export.assets import Asset
     from metainspect.graph.model import Model
+    from metainspect.graph.proposal import Proposal, ProposalSource
 
-SERVING_DEFAULT = "serving_default"
-SERVE = "serve"
-MAIN_OP_KEY = "saved_model_main_op"
-LEGACY_INIT_OP_KEY = "legacy_init_op"
-INIT_OP_SIGNATURE = "__saved_model_init_op"
 #: findings ``--clear-devices`` resolves (the export drops the pins they are about)
 DEVICE_PIN_FINDINGS = "serving.device-pin-"
-TABLE_INITIALIZERS = "table_initializer"
 MAIN_OP_NAME = "init_all_tables"
 
 
@@ -44,7 +40,7 @@ class ExportOptions:
     outputs: dict[str, str] = field(default_factory=dict)
     signature_name: str = SERVING_DEFAULT
     #: tag set of the exported meta graph
-    tags: tuple[str, ...] = (SERVE,)
+    tags: tuple[str, ...] = (SERVE_TAG,)
     #: which meta graph of a SavedModel to read (default: the ``serve`` one)
     model_tags: tuple[str, ...] | None = None
     clear_devices: bool = False
@@ -87,7 +83,7 @@ class ExportPlan:
     inputs: dict[str, str]
     outputs: dict[str, str]
     #: "given", "signature" (the model's own) or "inferred" (check's proposal)
-    signature_source: str
+    signature_source: ProposalSource
     assets: list[Asset]
     #: name of the main op added to initialize tables, if one was
     added_main_op: str | None
@@ -134,7 +130,7 @@ def blocking_errors(report: Report, options: ExportOptions) -> list[Finding]:
 
 
 def choose_signature(model: Model, proposal: Proposal | None,
-                     options: ExportOptions) -> tuple[dict[str, str], dict[str, str], str]:
+                     options: ExportOptions) -> tuple[dict[str, str], dict[str, str], ProposalSource]:
     """``(inputs, outputs, source)`` of the signature to export; AmbiguousSignature if unsure."""
     given_in, given_out = dict(options.inputs), dict(options.outputs)
     if given_in and given_out:

@@ -22,12 +22,11 @@ from metainspect.errors import MetainspectError, WrongKindError
 from metainspect.export.progress import Progress, silent
 from metainspect.export.tf_engine import first_line, import_tensorflow
 from metainspect.formats import dtypes
+from metainspect.graph.endpoints import SERVE_TAG, SERVING_DEFAULT
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
     from metainspect.checkpoint.object_graph import ObjectGraph
-
-SERVE = "serve"
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def load_factory(spec: str) -> Any:
 
 
 def export_from_factory(checkpoint: str, out: str, factory: str, input_specs: list[InputSpec], *,
-                        signature_name: str = "serving_default", tags: tuple[str, ...] = (SERVE,),
+                        signature_name: str = SERVING_DEFAULT, tags: tuple[str, ...] = (SERVE_TAG,),
                         progress: Progress = silent) -> dict[str, Any]:
     """Build the model with ``factory``, restore ``checkpoint`` into it, save a SavedModel to ``out``.
 
@@ -103,7 +102,7 @@ def export_from_factory(checkpoint: str, out: str, factory: str, input_specs: li
     from metainspect.checkpoint import open_checkpoint
     from metainspect.formats.atomic import new_directory
 
-    if tuple(tags) != (SERVE,):
+    if tuple(tags) != (SERVE_TAG,):
         raise MetainspectError(None, "TF2 exports (tf.saved_model.save) always carry the single tag 'serve'")
     if not input_specs:
         raise MetainspectError(None, "--model-factory needs at least one --input-spec name:dtype:shape")

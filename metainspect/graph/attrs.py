@@ -45,6 +45,13 @@ def shape_to_list(shape: TensorShapeProto) -> Shape:
     return [d.size if d.size >= 0 else None for d in shape.dim]
 
 
+def shapes_compatible(a: Shape, b: Shape) -> bool:
+    """False only when both ranks are known and differ, or a dimension known on both sides differs."""
+    if a is None or b is None:
+        return True
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
 def tensor_value(proto: TensorProto) -> Any:
     """A small tensor as a numpy array, a large one as a :class:`TensorSummary`."""
     dtype = dtypes.name_of(proto.dtype)

@@ -1,15 +1,34 @@
-"""Decode the items of a ``CollectionDef`` by kind and, for bytes lists, by collection name."""
+"""The collections TensorFlow and its loaders know by name, and the decoding of a ``CollectionDef``'s
+items by kind and, for bytes lists, by collection name."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
     from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
 
-    from metainspect.graph.model import Collection
+    from metainspect.graph.model import Collection, CollectionKind
 
+#: collections whose bytes_list items are serialized VariableDef protos
+VARIABLE_COLLECTIONS = frozenset({
+    "variables", "trainable_variables", "local_variables", "model_variables",
+    "moving_average_variables", "metric_variables", "global_step",
+})
+#: the op a SavedModel loader runs after restoring variables (TF1's legacy name second)
+MAIN_OP_KEY = "saved_model_main_op"
+LEGACY_INIT_OP_KEY = "legacy_init_op"
+#: lookup-table initializers (what ``tf.compat.v1.tables_initializer`` runs)
+TABLE_INITIALIZERS = "table_initializer"
+#: a TF1 graph's asset paths (string Consts), and a SavedModel's older record of its assets
+ASSET_FILEPATHS = "asset_filepaths"
+SAVED_MODEL_ASSETS = "saved_model_assets"
+#: collections naming ops a loader runs to initialise a restored model
+INIT_COLLECTIONS = frozenset({MAIN_OP_KEY, LEGACY_INIT_OP_KEY, "main_op", "init_op", "local_init_op",
+                              TABLE_INITIALIZERS, ASSET_FILEPATHS, SAVED_MODEL_ASSETS})
+#: collections whose items start the training subgraph
+TRAINING_COLLECTIONS = ("train_op", "summaries", "saved_model_train_op")
 #: type URL suffix (and bytes_list collection names) -> callable returning the message class
 _KNOWN_ANY = {"tensorflow.AssetFileDef": ("tensorboard.compat.proto.meta_graph_pb2", "AssetFileDef")}
 
@@ -22,8 +41,6 @@ def _proto_class(module: str, name: str) -> type[Message]:
 
 
 def _bytes_item_class(collection_name: str) -> tuple[str, str] | None:
-    from metainspect.graph.model import VARIABLE_COLLECTIONS
-
     if collection_name in VARIABLE_COLLECTIONS:
         return ("tensorboard.compat.proto.variable_pb2", "VariableDef")
     return {
@@ -38,7 +55,7 @@ def decode_collection(name: str, collection: CollectionDef) -> Collection:
     """A :class:`Collection` with items as node names, protos, strings or numbers."""
     from metainspect.graph.model import Collection
 
-    kind = collection.WhichOneof("kind") or "empty"
+    kind = cast("CollectionKind", collection.WhichOneof("kind") or "empty")
     if kind == "empty":
         return Collection(name, kind, [])
     values = list(getattr(collection, kind).value)

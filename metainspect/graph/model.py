@@ -11,46 +11,28 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 from metainspect.errors import WrongKindError
 from metainspect.formats import dtypes
 from metainspect.formats.detect import find_graph_file
 from metainspect.formats.graph_file import GRAPH_DEF, SAVED_MODEL, read_graph_file
-from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
 from metainspect.graph.attrs import Shape, attr_value, shape_to_list
+from metainspect.graph.collections import VARIABLE_COLLECTIONS
+from metainspect.graph.names import op_name
+from metainspect.graph.ops import PLACEHOLDER_OPS, RESOURCE_VARIABLE_OPS, VARIABLE_OPS
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.graph_pb2 import GraphDef
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef, TensorInfo
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-VARIABLE_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"})
-PLACEHOLDER_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"})
-SAVE_OPS = frozenset({"SaveV2", "Save", "SaveSlices"})
-#: ops a saver reads a variable through before handing it to SaveV2
-_READ_THROUGH_OPS = frozenset({"Identity", "ReadVariableOp", "Snapshot", "_ReadVariablesOp"})
-#: collections whose bytes_list items are serialized VariableDef protos
-VARIABLE_COLLECTIONS = frozenset({
-    "variables", "trainable_variables", "local_variables", "model_variables",
-    "moving_average_variables", "metric_variables", "global_step",
-})
-SAVER_VERSIONS = {0: "LEGACY", 1: "V1", 2: "V2"}
-#: ops a string constant reaches a save/restore op through
-_CONST_PASS_THROUGH = frozenset({"Identity", "Snapshot"})
-_STRING_ENUM = dtypes.from_name("string").enum
-SIGNATURE_INIT_KEY = "__saved_model_init_op"
-SERVE_TAG = "serve"
-
+#: what a CollectionDef holds ("empty" when it holds nothing)
+CollectionKind = Literal["node_list", "bytes_list", "int64_list", "float_list", "any_list", "empty"]
+#: how a TensorInfo names its tensor: by name, as a sparse tensor's parts, or as a composite's components
+TensorEncoding = Literal["name", "coo_sparse", "composite_tensor"]
 
 _new_tuple = tuple.__new__
-
-
-def op_name(tensor_or_input: str) -> str:
-    """The op a tensor name or node input refers to: ``^a``, ``a:1`` and ``a`` all give ``a``."""
-    name = tensor_or_input.lstrip("^")
-    head, sep, tail = name.rpartition(":")
-    return head if sep and tail.isdigit() else name
 
 
 class Node(NamedTuple):
@@ -154,7 +136,7 @@ class Collection:
     """One CollectionDef with its items decoded (node names, VariableDefs, strings, numbers…)."""
 
     name: str
-    kind: str
+    kind: CollectionKind
     items: list[Any]
 
     @property
@@ -169,7 +151,7 @@ class TensorSpec:
     name: str | None
     dtype: str | None  # None when the TensorInfo records no dtype (e.g. an init op)
     shape: Shape
-    encoding: str = "name"  # or "coo_sparse" / "composite_tensor"
+    encoding: TensorEncoding = "name"
     components: tuple[str, ...] = ()
 
 
@@ -197,7 +179,7 @@ def tensor_spec(info: TensorInfo) -> TensorSpec:
     """Decode a TensorInfo."""
     dtype = dtypes.name_of(info.dtype) if info.dtype else None
     shape = shape_to_list(info.tensor_shape)
-    encoding = info.WhichOneof("encoding") or "name"
+    encoding = cast("TensorEncoding", info.WhichOneof("encoding") or "name")
     if encoding == "coo_sparse":
         coo = info.coo_sparse
         parts: tuple[str, ...] = (coo.values_tensor_name, coo.indices_tensor_name, coo.dense_shape_tensor_name)
@@ -295,20 +277,17 @@ class Model:
     # -- inputs ------------------------------------------------------------------------------
     def saver_scope(self) -> str | None:
         """Name scope of the TF1 saver's own ops (e.g. ``save/``), if the graph has one."""
-        saver = self.meta_graph.saver_def
-        name = op_name(saver.filename_tensor_name) if self.meta_graph.HasField("saver_def") else ""
-        return name.rpartition("/")[0] + "/" if "/" in name else None
+        from metainspect.graph.saver import saver_scope
 
-    def _saver_owned(self, node_name: str) -> bool:
-        scope = self.saver_scope()
-        saver = self.meta_graph.saver_def
-        return bool(scope and node_name.startswith(scope)) or node_name == op_name(saver.filename_tensor_name)
+        return saver_scope(self.meta_graph)
 
     def placeholders(self, include_saver: bool = False) -> list[Placeholder]:
         """Graph inputs; the saver's own filename placeholders are left out unless asked for."""
+        from metainspect.graph.saver import saver_owned
+
         result = []
         for node in self._nodes:
-            if node.op not in PLACEHOLDER_OPS or (not include_saver and self._saver_owned(node.name)):
+            if node.op not in PLACEHOLDER_OPS or (not include_saver and saver_owned(self.meta_graph, node.name)):
                 continue
             attrs = node.proto.attr
             dtype = dtypes.name_of(attrs["dtype"].type) if "dtype" in attrs else "unknown"
@@ -345,6 +324,8 @@ class Model:
     # -- saver and variables -----------------------------------------------------------------
     def saver_def(self) -> dict[str, Any] | None:
         """The SaverDef as a dict with the version spelled out, or None."""
+        from metainspect.graph.saver import SAVER_VERSIONS
+
         if not self.meta_graph.HasField("saver_def"):
             return None
         s = self.meta_graph.saver_def
@@ -359,53 +340,11 @@ class Model:
         }
 
     def saver_keys(self) -> dict[str, list[tuple[str, str]]]:
-        """What the graph's save ops write: variable op name -> [(checkpoint key, slice spec)].
+        """What the graph's save ops write: variable op name -> [(checkpoint key, slice spec)]
+        (see :func:`metainspect.graph.saver.saver_keys`)."""
+        from metainspect.graph.saver import saver_keys
 
-        Read from the save ops themselves (their ``tensor_names`` and ``shape_and_slices``
-        constants, and the tensors wired into them), so custom ``var_list`` names are honoured.
-        """
-        mapping: dict[str, list[tuple[str, str]]] = {}
-        for node in self._nodes:
-            if node.op not in SAVE_OPS or len(node.inputs) < 3:
-                continue
-            names = self.const_strings(node.inputs[1])
-            with_slices = node.op != "Save"
-            specs = self.const_strings(node.inputs[2]) if with_slices else []
-            tensors = node.inputs[3:] if with_slices else node.inputs[2:]
-            for i, (key, tensor) in enumerate(zip(names, tensors)):
-                spec = specs[i] if i < len(specs) else ""
-                mapping.setdefault(self._variable_behind(tensor), []).append((key, spec))
-        return mapping
-
-    def const_strings(self, tensor: str) -> list[str]:
-        """The values of a string Const (through Identity/Snapshot ops), decoded; [] when none.
-
-        Every value, however many: a saver of 10^4 variables names them in one constant.
-        """
-        node = self.node(tensor)
-        for _ in range(64):
-            if node is None or node.op not in _CONST_PASS_THROUGH or not node.inputs:
-                break
-            node = self.node(node.inputs[0])
-        if node is None or node.op != "Const" or "value" not in node.proto.attr:
-            return []
-        proto = node.proto.attr["value"].tensor
-        if proto.dtype != _STRING_ENUM:
-            return []
-        values = proto.string_val
-        # the common case, kept fast: one value per element (else TF's fill rules apply)
-        raw = list(values) if len(values) == element_count(shape_of(proto)) else to_numpy(proto).flat
-        return [v.decode("utf-8", "replace") for v in raw]
-
-    def _variable_behind(self, tensor: str) -> str:
-        """Follow Identity/ReadVariableOp chains from a saved tensor back to its variable op."""
-        name = op_name(tensor)
-        for _ in range(64):
-            node = self._by_name.get(name)
-            if node is None or node.op not in _READ_THROUGH_OPS or not node.inputs:
-                break
-            name = op_name(node.inputs[0])
-        return name
+        return saver_keys(self)
 
     def variables(self) -> list[Variable]:
         """Variables declared by the graph (variable ops plus VariableDefs in collections).
@@ -443,10 +382,10 @@ class Model:
             key = partition.full_name if partition else name
         if vdef is not None:
             trainable: bool | None = "trainable_variables" in member_of or vdef.trainable
-            resource = vdef.is_resource or (node is not None and node.op == "VarHandleOp")
+            resource = vdef.is_resource or (node is not None and node.op in RESOURCE_VARIABLE_OPS)
         else:
             trainable = None
-            resource = node is not None and node.op == "VarHandleOp"
+            resource = node is not None and node.op in RESOURCE_VARIABLE_OPS
         return Variable(
             name=name, dtype=dtype, shape=shape, trainable=trainable, resource=resource,
             checkpoint_key=key, op=node.op if node else "", device=node.device if node else "",
@@ -485,23 +424,16 @@ class Model:
         return result
 
     def likely_inputs(self) -> list[Placeholder]:
-        """Placeholders a caller would feed (the saver's own are left out)."""
-        return self.placeholders()
+        """Placeholders a caller would feed (see :func:`metainspect.graph.endpoints.likely_inputs`)."""
+        from metainspect.graph.endpoints import likely_inputs
+
+        return likely_inputs(self)
 
     def likely_outputs(self) -> list[Node]:
-        """Sink nodes that look like model outputs rather than training or bookkeeping ops."""
-        from metainspect.graph.roles import is_auxiliary
+        """Sinks that look like model outputs (see :func:`metainspect.graph.endpoints.likely_outputs`)."""
+        from metainspect.graph.endpoints import likely_outputs
 
-        consumed = self.consumers()
-        scope = self.saver_scope()
-        return [n for n in self._nodes
-                if n.name not in consumed and not is_auxiliary(n, scope) and not self._is_variable_read(n)]
-
-    def _is_variable_read(self, node: Node) -> bool:
-        if node.op not in _READ_THROUGH_OPS or not node.inputs:
-            return False
-        source = self._by_name.get(self._variable_behind(node.inputs[0]))
-        return source is not None and source.op in VARIABLE_OPS
+        return likely_outputs(self)
 
 
 def load_model(path: str | os.PathLike[str], tags: list[str] | None = None) -> Model:
@@ -527,6 +459,8 @@ def _choose_meta_graph(path: str, all_tags: list[list[str]], tags: list[str] | N
         available = "; ".join(",".join(t) or "(no tags)" for t in all_tags)
         raise WrongKindError(path, f"no meta graph tagged {','.join(tags)} (available: {available})")
     if len(all_tags) > 1:
+        from metainspect.graph.endpoints import SERVE_TAG
+
         for i, have in enumerate(all_tags):
             if have == [SERVE_TAG]:
                 return i

@@ -2,21 +2,20 @@
 
 An op's outputs are described by its OpDef: the MetaGraphDef's own ``stripped_op_list`` when it
 has one (custom ops included), else the output signatures of stock TF 2.21 ops shipped in
-``data/tf_op_outputs.json`` (written by ``tools/dump_op_outputs.py``), or the signature of a
+``data/tf_ops.json`` (see :mod:`metainspect.graph.ops`), or the signature of a
 function in the graph's library. Shapes come from ``_output_shapes`` attrs, placeholder ``shape``
 attrs and Const values; anything unknown is None.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from metainspect.formats import dtypes
 from metainspect.graph.attrs import Shape, shape_to_list
+from metainspect.graph.names import parse_tensor_name
+from metainspect.graph.ops import CONST_OPS, PLACEHOLDER_OPS, stock_ops
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model, Node
@@ -34,21 +33,9 @@ class OutputSpec:
     shape: Shape
 
 
-def parse_tensor_name(name: str) -> tuple[str, int]:
-    """``"x"`` -> ``("x", 0)``, ``"x:1"`` -> ``("x", 1)``; a ``^x`` control input is not a tensor."""
-    if name.startswith("^"):
-        raise ValueError(f"{name!r} is a control input, not a tensor")
-    head, sep, tail = name.rpartition(":")
-    if sep and tail.isdigit():
-        return head, int(tail)
-    return name, 0
-
-
-@lru_cache(maxsize=1)
 def stock_op_outputs() -> dict[str, dict[str, Any]]:
     """Output signatures of every op registered in stock TensorFlow (see module docstring)."""
-    text = resources.files("metainspect").joinpath("data/tf_op_outputs.json").read_text()
-    return json.loads(text)["ops"]  # type: ignore[no-any-return]
+    return stock_ops()["ops"]  # type: ignore[no-any-return]
 
 
 def _graph_op_outputs(model: Model) -> dict[str, tuple[list[OutputArg], dict[str, Any]]]:
@@ -140,11 +127,9 @@ def outputs_of(model: Model, node_name: str) -> list[OutputSpec] | None:
 
 def _own_shape(model: Model, node: Node) -> Shape:
     """The shape a Placeholder declares or a Const holds."""
-    from metainspect.graph.model import PLACEHOLDER_OPS
-
     if node.op in PLACEHOLDER_OPS:
         return model._placeholder_shape(node)
-    if node.op == "Const" and "value" in node.proto.attr:
+    if node.op in CONST_OPS and "value" in node.proto.attr:
         return shape_to_list(node.proto.attr["value"].tensor.tensor_shape)
     return None
 

@@ -3,22 +3,33 @@
 :meth:`GraphIndex.scan` visits the nodes of the graph, of every library function body and of
 GraphDefs serialized inside attributes (``tf.data`` graphs held in string constants,
 ``graph_def`` attrs of custom ops), each as a :class:`Site` saying where it is.
-:func:`ancestors` walks backwards from output tensors through data and control inputs, stopping
-at fed tensors; :func:`feeds_needed` names the placeholders an output cannot be computed
-without; :func:`forward_masks` propagates "depends on" bits forward. Everything is linear in the
-graph size and built once per :class:`~metainspect.graph.model.Model` (:func:`index_of`).
+:func:`upstream` is the one backward walk (from output tensors through data and control
+inputs, stopping at fed tensors, at given op types or names); :func:`downstream` the forward
+one; :func:`feeds_needed` names the placeholders an output cannot be computed without;
+:func:`forward_masks` propagates "depends on" bits forward. :func:`follow` and
+:func:`variable_behind` are the one rule for seeing through identities and variable reads.
+Everything is linear in the graph size and built once per
+:class:`~metainspect.graph.model.Model` (:func:`index_of`).
 """
 
 from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from metainspect.graph.model import PLACEHOLDER_OPS, VARIABLE_OPS, Function, Node, op_name
-from metainspect.graph.ops import stock_registry
+from metainspect.graph.model import Function, Node
+from metainspect.graph.names import op_name, tensor_name
+from metainspect.graph.ops import (
+    CONST_OPS,
+    IDENTITY_OPS,
+    PLACEHOLDER_OPS,
+    VARIABLE_OPS,
+    VARIABLE_READ_OPS,
+    stock_registry,
+)
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model
@@ -29,17 +40,14 @@ T = TypeVar("T")
 GRAPH = "graph"
 #: attr names (of ops stock TensorFlow does not know) whose string value may be a serialized GraphDef
 GRAPH_ATTR_HINT = "graph"
-#: ops whose ``value`` tensor may hold a serialized GraphDef (what ``DatasetFromGraph`` is fed)
-CONST_OPS = frozenset({"Const", "HostConst"})
 #: serialized GraphDefs nested deeper than this are not opened
 MAX_NESTING = 4
 #: a string tensor with more elements than this is data (a vocabulary…), not a stashed graph
 MAX_STRING_ELEMENTS = 16
 _DT_STRING = 7
 _OP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_>.]*$")
-_READ_OPS = frozenset({"Identity", "ReadVariableOp"})
-#: name scopes of TF1 savers (``save/``, ``save_1/``…: one per Saver object)
-_SAVER_SCOPE = re.compile(r"^save(_\d+)?/")
+#: the longest chain of pass-through ops (reads, identities) followed; see :func:`follow`
+MAX_CHAIN = 64
 
 
 class Site(NamedTuple):
@@ -71,6 +79,7 @@ class GraphIndex:
         self.nodes: dict[str, Node] = model.nodes_by_name()
         self._deps: dict[str, tuple[str, ...]] | None = None
         self._consumers: dict[str, list[str]] | None = None
+        self._data_consumers: dict[str, list[str]] | None = None
         self._functions: dict[str, Function] | None = None
         self._callees: dict[str, frozenset[str]] = {}
         self._inner: list[Site] | None = None
@@ -81,8 +90,7 @@ class GraphIndex:
     def deps(self) -> dict[str, tuple[str, ...]]:
         """Node name -> the nodes it takes data or control inputs from (absent ones included)."""
         if self._deps is None:
-            # node names never contain ":", so partition strips an output index
-            self._deps = {name: tuple([i.partition(":")[0] for i in node.inputs]) + node.control_inputs
+            self._deps = {name: tuple([op_name(i) for i in node.inputs]) + node.control_inputs
                           for name, node in self.nodes.items()}
         return self._deps
 
@@ -96,6 +104,17 @@ class GraphIndex:
                     consumers.setdefault(dep, []).append(name)
             self._consumers = consumers
         return self._consumers
+
+    @property
+    def data_consumers(self) -> dict[str, list[str]]:
+        """Node name -> names of the nodes taking one of its outputs as a data input."""
+        if self._data_consumers is None:
+            consumers: dict[str, list[str]] = {}
+            for name, node in self.nodes.items():
+                for ref in node.inputs:
+                    consumers.setdefault(op_name(ref), []).append(name)
+            self._data_consumers = consumers
+        return self._data_consumers
 
     @property
     def functions(self) -> dict[str, Function]:
@@ -196,79 +215,108 @@ def inference_path(index: GraphIndex, outputs: Iterable[str], fed: Collection[st
     """What the outputs depend on when ``fed`` tensors are fed: their ancestors and called functions."""
     key = ("path", tuple(outputs), tuple(fed))
     if key not in index.memo:
-        index.memo[key] = region(index, ancestors(index, key[1], key[2]))
+        index.memo[key] = region(index, upstream(index, key[1], fed=key[2]))
     return index.memo[key]  # type: ignore[no-any-return]
-
-
-def saver_region(index: GraphIndex) -> Region:
-    """The saver's nodes: ``save*/`` scopes, the SaverDef's save and restore ops and what they
-    depend on (the variables excepted), and the functions those call (a TF2 SavedModel's traced
-    save/restore functions)."""
-    memo = index.memo
-    if "saver" not in memo:
-        model = index.model
-        nodes = {name for name in index.nodes if name.startswith("save") and _SAVER_SCOPE.match(name)}
-        scope = model.saver_scope()
-        if scope:
-            nodes |= {name for name in index.nodes if name.startswith(scope)}
-        if model.meta_graph.HasField("saver_def"):
-            saver = model.meta_graph.saver_def
-            roots = [t for t in (saver.save_tensor_name, saver.restore_op_name) if t and op_name(t) in index.nodes]
-            nodes |= {name for name in ancestors(index, roots) if not _holds_variable(index, name)}
-        memo["saver"] = region(index, nodes)
-    return memo["saver"]  # type: ignore[no-any-return]
-
-
-def saver_owns(index: GraphIndex, site: Site) -> bool:
-    """True when the saver owns the site; a graph node in a saver scope is decided by name alone."""
-    if site.host is None and site.function is None:
-        name = site.node.name
-        scope = index.model.saver_scope()
-        if (name.startswith("save") and _SAVER_SCOPE.match(name)) or (scope and name.startswith(scope)):
-            return True
-    return site in saver_region(index)
-
-
-def _holds_variable(index: GraphIndex, name: str) -> bool:
-    """A variable op, or a direct read of one (what a saver takes in but does not own)."""
-    node = index.nodes[name]
-    if node.op in VARIABLE_OPS:
-        return True
-    source = index.nodes.get(op_name(node.inputs[0])) if node.inputs and node.op in _READ_OPS else None
-    return source is not None and source.op in VARIABLE_OPS
 
 
 # -- walks --------------------------------------------------------------------------------------
 
-def tensor_key(tensor: str) -> str:
-    """A tensor name in canonical ``op:index`` form (``x`` -> ``x:0``)."""
-    _head, sep, tail = tensor.rpartition(":")
-    return tensor if sep and tail.isdigit() else f"{tensor}:0"
+def upstream(index: GraphIndex, roots: Iterable[str], *, fed: Collection[str] = (),
+             stop_ops: Collection[str] = (), exclude: Collection[str] = (),
+             inputs: Callable[[Node], Iterable[str]] | None = None) -> set[str]:
+    """Names of the nodes ``roots`` (op or tensor names) depend on, the roots' own nodes included.
 
-
-def ancestors(index: GraphIndex, tensors: Iterable[str], fed: Collection[str] = ()) -> set[str]:
-    """Names of the nodes the given output tensors depend on (their own nodes included).
-
-    Walks data and control inputs backwards; a fed tensor is a boundary (the nodes computing
-    it are not needed unless something else needs them). Inputs naming absent nodes are skipped.
+    Walks data and control inputs backwards (or the references ``inputs`` gives for a node).
+    A ``fed`` tensor is a boundary: the nodes computing it are not needed unless something else
+    needs them. A node whose op is in ``stop_ops`` is reached but not looked behind; a node in
+    ``exclude`` is never entered. Inputs naming absent nodes are skipped.
     """
-    boundary = {tensor_key(t) for t in fed}
+    boundary = {tensor_name(t) for t in fed}
     cut = {op_name(t) for t in boundary}
     nodes = index.nodes
     deps = index.deps
-    stack = [name for name in (op_name(t) for t in tensors if tensor_key(t) not in boundary) if name in nodes]
+    stack = [name for name in (op_name(t) for t in roots if tensor_name(t) not in boundary)
+             if name in nodes and name not in exclude]
     seen = set(stack)
     while stack:
         name = stack.pop()
-        found = deps[name]
-        if cut and not cut.isdisjoint(found):
-            node = nodes[name]
-            found = tuple(op_name(i) for i in node.inputs if tensor_key(i) not in boundary) + node.control_inputs
+        node = nodes[name]
+        if stop_ops and node.op in stop_ops:
+            continue
+        if inputs is not None:
+            found: Iterable[str] = [op_name(ref) for ref in inputs(node)]
+        else:
+            found = deps[name]
+            if cut and not cut.isdisjoint(found):
+                found = tuple(op_name(i) for i in node.inputs if tensor_name(i) not in boundary) + node.control_inputs
         for dep in found:
-            if dep not in seen and dep in nodes:
+            if dep not in seen and dep in nodes and dep not in exclude:
                 seen.add(dep)
                 stack.append(dep)
     return seen
+
+
+def downstream(index: GraphIndex, start: Iterable[str], *, control: bool = True) -> set[str]:
+    """``start`` and every node consuming them, transitively (through control edges too when ``control``)."""
+    consumers = index.consumers if control else index.data_consumers
+    seen = set(start)
+    stack = list(seen)
+    while stack:
+        for consumer in consumers.get(stack.pop(), ()):
+            if consumer not in seen:
+                seen.add(consumer)
+                stack.append(consumer)
+    return seen
+
+
+def follow(nodes: Mapping[str, Node], ref: str, through: Collection[str] = IDENTITY_OPS) -> str:
+    """The tensor at the end of a chain of ``through`` ops starting at tensor ``ref``.
+
+    Each step goes to the first data input of a node whose op is in ``through``; the walk
+    stops at any other node, at an absent one, or after :data:`MAX_CHAIN` steps.
+    """
+    for _ in range(MAX_CHAIN):
+        node = nodes.get(op_name(ref))
+        if node is None or node.op not in through or not node.inputs:
+            break
+        ref = node.inputs[0]
+    return ref
+
+
+def variable_behind(nodes: Mapping[str, Node], ref: str) -> Node | None:
+    """The variable op tensor ``ref`` is, or reads through a chain of variable reads; else None.
+
+    The one variable-read rule: a read is an op of ``VARIABLE_READ_OPS`` (Identity, Snapshot,
+    ReadVariableOp…) taking the variable, or another read of it, as its first input; chains
+    are followed :data:`MAX_CHAIN` deep (real graphs read through one to three ops; the bound
+    keeps a hostile chain or a cycle linear).
+    """
+    node = nodes.get(op_name(follow(nodes, ref, VARIABLE_READ_OPS)))
+    return node if node is not None and node.op in VARIABLE_OPS else None
+
+
+def is_variable_read(nodes: Mapping[str, Node], node: Node) -> bool:
+    """True for a read of a variable (see :func:`variable_behind`)."""
+    return node.op in VARIABLE_READ_OPS and bool(node.inputs) and variable_behind(nodes, node.inputs[0]) is not None
+
+
+def reads_of(index: GraphIndex, variable: str) -> set[str]:
+    """The nodes reading ``variable`` directly or through other reads (the rule of :func:`variable_behind`)."""
+    nodes = index.nodes
+    found: set[str] = set()
+    level = [variable]
+    for _ in range(MAX_CHAIN):
+        next_level = []
+        for source in level:
+            for name in index.data_consumers.get(source, ()):
+                node = nodes[name]
+                if name not in found and node.op in VARIABLE_READ_OPS and op_name(node.inputs[0]) == source:
+                    found.add(name)
+                    next_level.append(name)
+        if not next_level:
+            break
+        level = next_level
+    return found
 
 
 @dataclass(frozen=True)
@@ -281,7 +329,7 @@ class Feeds:
 
 def feeds_needed(index: GraphIndex, tensors: Iterable[str], fed: Collection[str] = ()) -> Feeds:
     """Placeholders the output tensors depend on that are not fed, in graph order."""
-    needed = ancestors(index, tensors, fed)
+    needed = upstream(index, tensors, fed=fed)
     required: list[str] = []
     optional: list[str] = []
     for node in index.model.nodes():

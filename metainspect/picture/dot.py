@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from metainspect.errors import MetainspectError
-from metainspect.graph.model import op_name
+from metainspect.graph.names import op_name
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Node

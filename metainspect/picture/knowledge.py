@@ -85,7 +85,7 @@ def findings_by_node(model: Model, findings: Iterable[Finding], where: str = GRA
 
 def _named(finding: Finding, by_key: dict[str, str]) -> Iterable[tuple[str, str | None]]:
     """(name, where it sits or None) for every node name a finding mentions."""
-    from metainspect.graph.model import op_name
+    from metainspect.graph.names import op_name
 
     details: dict[str, Any] = finding.details
     where = details.get("where") if isinstance(details.get("where"), str) else None

@@ -6,9 +6,11 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metainspect.graph.model import PLACEHOLDER_OPS, VARIABLE_OPS, Node, op_name
-from metainspect.graph.ops import stock_registry
-from metainspect.graph.walk import CONST_OPS, GRAPH, function_refs
+from metainspect.graph.endpoints import serving_signatures, signature_tensors
+from metainspect.graph.model import Node
+from metainspect.graph.names import op_name
+from metainspect.graph.ops import CONST_OPS, PLACEHOLDER_OPS, VARIABLE_OPS, stock_registry
+from metainspect.graph.walk import GRAPH, function_refs
 from metainspect.picture import dot
 from metainspect.picture.function_graph import ARG_OP, RETVAL_OP, function_graph_def
 from metainspect.picture.knowledge import Knowledge, findings_by_node, stored_variables
@@ -66,12 +68,8 @@ class Subject:
         """The serving signatures' output nodes, else the likely outputs (top-level graph only)."""
         if self.function is not None:
             return set()
-        found: set[str] = set()
-        for key, signature in self.model.signatures().items():
-            if key.startswith("__"):
-                continue
-            for spec in signature.outputs.values():
-                found.update(op_name(t) for t in (spec.name, *spec.components) if t)
+        found = {op_name(t) for signature in serving_signatures(self.model).values()
+                 for spec in signature.outputs.values() for t in signature_tensors(spec)}
         return found or {node.name for node in self.model.likely_outputs()}
 
 

@@ -15,10 +15,11 @@ import pytest
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.key_matching import KeyMatcher, rename_rule, scope_move
-from metainspect.check.restore import OBJECT_GRAPH, SAVER, VARIABLES, check_restore, parse_spec, restore_plan
+from metainspect.check.restore import check_restore
 from metainspect.checkpoint import open_checkpoint
 from metainspect.checkpoint.renames import Renamer
 from metainspect.graph.model import load_model
+from metainspect.graph.saver import OBJECT_GRAPH, SAVER, VARIABLES, parse_spec, restore_plan
 
 from helpers.paths import SAMPLES
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.restore import SAVER, VARIABLES, restore_plan
 from metainspect.check.saver import check_saver
 from metainspect.checkpoint import open_checkpoint
 from metainspect.graph.model import Model, load_model
+from metainspect.graph.saver import SAVER, VARIABLES, restore_plan
 
 from helpers.paths import SAMPLES
 

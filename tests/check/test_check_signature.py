@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
-from metainspect.check.signature import Proposal, _keyed_tensors, check_signature, propose, shapes_compatible
+from metainspect.check.signature import check_signature
+from metainspect.graph.attrs import shapes_compatible
 from metainspect.graph.model import load_model
+from metainspect.graph.proposal import Proposal, keyed_tensors, propose
 
 from helpers.paths import SAMPLES
 
@@ -222,7 +224,7 @@ def test_real_serving_signatures_with_wrong_types(real_models: Path) -> None:
 # -- helpers and robustness ---------------------------------------------------------------------
 
 def test_keys_are_last_components_made_unique() -> None:
-    keys = _keyed_tensors(["a/output:0", "b/output:0", "top_k:0", "top_k:1", "x:0"])
+    keys = keyed_tensors(["a/output:0", "b/output:0", "top_k:0", "top_k:1", "x:0"])
     assert keys == {"a_output": "a/output:0", "b_output": "b/output:0", "top_k": "top_k:0",
                     "top_k_1": "top_k:1", "x": "x:0"}
 

@@ -28,11 +28,11 @@ from metainspect.edit import (
     write_output,
 )
 from metainspect.edit.references import NAME, collect
-from metainspect.edit.saver_graph import strings
 from metainspect.errors import MetainspectError
 from metainspect.formats.graph_file import read_graph_file
 from metainspect.graph.model import load_model
 from metainspect.graph.names import split_reference
+from metainspect.graph.saver import string_values
 
 from helpers.cli import Cli
 from helpers.paths import SAMPLES
@@ -308,7 +308,7 @@ def test_strip_training_keeps_model_variables_and_a_consistent_saver() -> None:
     assert dangling(meta_graph) == []
     # every restore assign reads the output whose key names the variable it assigns
     restore = model.node("save/RestoreV2")
-    keys = strings(model.node(restore.inputs[1]).proto)
+    keys = string_values(model.node(restore.inputs[1]).proto)
     assert len(restore.proto.attr["dtypes"].list.type) == len(keys) == 5
     for node in model.nodes():
         if node.op == "Assign" and node.inputs[1].startswith("save/RestoreV2"):

@@ -1,13 +1,19 @@
-"""Write ``metainspect/data/tf_op_outputs.json``: the output signature of every registered TF op.
+"""Write ``metainspect/data/tf_ops.json``: every op stock TensorFlow registers, with its outputs.
 
-For each op: its output args (a fixed dtype, or the attr that gives the dtype, how many copies
-``number_attr`` makes, or the ``type_list_attr`` giving a list of dtypes) and the defaults of
-those attrs. ``metainspect.graph.outputs`` uses it to tell the dtype and arity of ``op:index``
-in graphs whose MetaGraphDef carries no ``stripped_op_list`` (bare GraphDefs, frozen graphs).
+The op names are the registry ``check``'s serving rule compares graphs against
+(``metainspect.graph.ops.stock_registry``); each op's output args (a fixed dtype, or the attr
+giving the dtype, how many copies ``number_attr`` makes, or the ``type_list_attr`` giving a list
+of dtypes) and the defaults of those attrs tell ``metainspect.graph.outputs`` the dtype and arity
+of ``op:index`` in graphs that carry no ``stripped_op_list`` (bare GraphDefs, frozen graphs).
 
-Needs TensorFlow 2.21; run from the repo root with the TF virtualenv::
+The list comes from the C++ op registry as TensorFlow itself exposes it (``TF_GetAllOpList``),
+so it includes internal ops that ``tf.raw_ops`` does not export (``_Arg``, ``_Retval``,
+``_Send``, test ops registered in the wheel…).
 
-    .venv-tf/bin/python tools/dump_op_outputs.py
+Needs TensorFlow 2.21 (never imported by the package itself); run from the repo root with the
+TF virtualenv::
+
+    .venv-tf/bin/python tools/dump_tf_ops.py
 """
 
 from __future__ import annotations
@@ -24,16 +30,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
 from tensorflow.core.framework import op_def_pb2
 from tensorflow.python.client import pywrap_tf_session
+from tensorflow.python.framework import op_def_registry
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "metainspect" / "data" / "tf_op_outputs.json"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "metainspect" / "data" / "tf_ops.json"
 
 
 def all_op_defs() -> list[op_def_pb2.OpDef]:
+    """Every OpDef registered in this TensorFlow process, sorted by name, cross-checked."""
     buffer = pywrap_tf_session.TF_GetAllOpList()
     try:
-        return list(op_def_pb2.OpList.FromString(pywrap_tf_session.TF_GetBuffer(buffer)).op)
+        op_list = op_def_pb2.OpList.FromString(pywrap_tf_session.TF_GetBuffer(buffer))
     finally:
         pywrap_tf_session.TF_DeleteBuffer(buffer)
+    ops = sorted(op_list.op, key=lambda op: op.name)
+    names = {op.name for op in ops}
+    # the Python-side registry and the public raw_ops agree with the C++ list
+    missing = [name for name in names if op_def_registry.get(name) is None]
+    assert not missing, f"op_def_registry.get() cannot find {missing[:5]}"
+    public = {name for name in dir(tf.raw_ops) if not name.startswith("_")}
+    assert public <= names, sorted(public - names)[:5]
+    return ops
 
 
 def describe(op: op_def_pb2.OpDef) -> dict[str, object]:
@@ -59,10 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output file (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
-    ops = {op.name: describe(op) for op in sorted(all_op_defs(), key=lambda o: o.name)}
+    ops = {op.name: describe(op) for op in all_op_defs()}
     payload = {"tf_version": tf.__version__, "source": "TF_GetAllOpList", "count": len(ops), "ops": ops}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, separators=(",", ":")) + "\n")
-    print(f"wrote the output signatures of {len(ops)} ops to {args.out}")
+    print(f"wrote {len(ops)} ops with their output signatures to {args.out}")
     return 0
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from metainspect.errors import CorruptError, WrongKindError
+from metainspect.formats.source import open_source
 from metainspect.formats.table import MAGIC as TABLE_MAGIC
 from metainspect.formats.wire import WireError, iter_fields
 
@@ -46,13 +47,13 @@ class GraphFile:
 def read_graph_file(path: str | os.PathLike[str]) -> GraphFile:
     """Read and decode ``path``; raise a :class:`MetainspectError` naming what is wrong."""
     path = os.fspath(path)
-    size = os.path.getsize(path)
-    if size > PROTOBUF_LIMIT:
-        raise WrongKindError(
-            path, f"file is {size / 2**30:.1f} GiB; protobuf cannot decode a graph of 2 GiB or more"
-        )
-    with open(path, "rb") as f:
-        data = f.read()
+    with open_source(path) as source:
+        size = source.size
+        if size > PROTOBUF_LIMIT:
+            raise WrongKindError(
+                path, f"file is {size / 2**30:.1f} GiB; protobuf cannot decode a graph of 2 GiB or more"
+            )
+        data = source.read_bytes(0, size)
     if not data:
         raise CorruptError(path, "file is empty")
     if data[-8:] == TABLE_MAGIC:

@@ -46,7 +46,8 @@ from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.checkpoint.roles import OPTIMIZER, classify
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError
 from metainspect.formats import crc, dtypes, slices
-from metainspect.formats.bundle import Bundle, TensorCorruptError, crc_mismatch, dtype_of, shape_of
+from metainspect.formats.bundle import Bundle
+from metainspect.formats.bundle_codec import TensorCorruptError, crc_mismatch, dtype_of, shape_of
 from metainspect.formats.bundle_writer import BundleFiles, BundleWriter, encode_strings, starts_new_shard
 
 if TYPE_CHECKING:

@@ -104,6 +104,11 @@ class Table:
         self._source.close()
 
     @property
+    def source(self) -> ByteSource:
+        """Where the table's bytes come from."""
+        return self._source
+
+    @property
     def file_size(self) -> int:
         """Size of the whole file in bytes."""
         return self._data_end + FOOTER_SIZE

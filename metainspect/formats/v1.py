@@ -25,8 +25,9 @@ from metainspect.formats.bundle_codec import (
     dtype_of,
     shape_of,
 )
+from metainspect.formats.source import ByteSource
 from metainspect.formats.table import Table
-from metainspect.formats.wire import WireError, iter_fields
+from metainspect.formats.wire import BytesLike, WireError, iter_fields
 from metainspect.proto.saved_tensor_slice_pb2 import SavedTensorSlices
 
 if TYPE_CHECKING:
@@ -167,6 +168,10 @@ class V1Checkpoint:
                 table.path, handle.offset, f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
             ) from None
 
+    def source(self, table_index: int) -> ByteSource:
+        """The bytes of table file ``table_index``."""
+        return self._tables[table_index].source
+
     def close(self) -> None:
         """Release every table file."""
         for table in self._tables:
@@ -174,7 +179,7 @@ class V1Checkpoint:
         self._tables.clear()
 
 
-def _decode_record(record: memoryview, dtype: DType, shape: tuple[int, ...]) -> np.ndarray:
+def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> np.ndarray:
     """Values of one data record (a SavedTensorSlices with ``data`` set); ValueError if bad."""
     import numpy as np
     from tensorboard.compat.proto.tensor_pb2 import TensorProto
@@ -189,10 +194,10 @@ def _decode_record(record: memoryview, dtype: DType, shape: tuple[int, ...]) -> 
         for number_, wire_type, value in iter_fields(tensor_bytes):
             if number_ != number:
                 continue
-            if wire_type == 2:
-                if len(value) % component.itemsize:  # type: ignore[arg-type]
-                    raise ValueError(f"packed {field_name} of {len(value)} bytes")  # type: ignore[arg-type]
-                chunks.append(np.frombuffer(value, dtype=component))  # type: ignore[call-overload]
+            if isinstance(value, memoryview):  # packed
+                if len(value) % component.itemsize:
+                    raise ValueError(f"packed {field_name} of {len(value)} bytes")
+                chunks.append(np.frombuffer(value, dtype=component))
             else:
                 size = 4 if wire_type == 5 else 8
                 chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))  # type: ignore[call-overload]
@@ -218,7 +223,7 @@ def _decode_record(record: memoryview, dtype: DType, shape: tuple[int, ...]) -> 
     return values.reshape(shape)
 
 
-def _tensor_proto_bytes(record: memoryview) -> memoryview:
+def _tensor_proto_bytes(record: BytesLike) -> memoryview:
     """The ``data.data`` TensorProto bytes of a SavedTensorSlices record, without copying."""
     try:
         for number, wire_type, value in iter_fields(record):

@@ -222,6 +222,11 @@ def encode_strings(values: Sequence[bytes]) -> tuple[int, list[bytes], int]:
     return sum(len(c) for c in chunks), chunks, crc.mask(running)
 
 
+def string_values(array: np.ndarray) -> list[bytes]:
+    """The elements of a string array, flattened, as bytes (``str`` encoded as UTF-8)."""
+    return [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in array.reshape(-1).tolist()]
+
+
 def decode_strings(data: BytesLike, count: int, endianness: Endianness) -> tuple[np.ndarray, int]:
     """The ``count`` strings stored in ``data`` (a flat object array of bytes) and the entry's
     unmasked CRC32C; ValueError saying what is wrong."""

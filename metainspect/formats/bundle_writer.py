@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Self
 
 from metainspect.formats import atomic, crc, dtypes, slices
 from metainspect.formats.bundle import data_file_name
@@ -44,6 +44,7 @@ from metainspect.formats.bundle_codec import (
     encode_header,
     encode_strings,
     encode_variants,
+    string_values,
 )
 from metainspect.formats.table_writer import TableBuilder
 from metainspect.formats.wire import BytesLike
@@ -347,7 +348,7 @@ class BundleWriter:
                 os.unlink(shard.temp_path)
         self._state = "aborted"
 
-    def __enter__(self) -> BundleWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
@@ -496,8 +497,7 @@ def _encode(array: np.ndarray, kind: dtypes.DType) -> tuple[int, Sequence[BytesL
     import numpy as np
 
     if kind.name == "string":
-        values = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in array.reshape(-1).tolist()]
-        return encode_strings(values)
+        return encode_strings(string_values(array))
     if kind.name == "variant":
         return encode_variants([v.SerializeToString() for v in array.reshape(-1)])
     storage = kind.numpy()

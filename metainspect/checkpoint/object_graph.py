@@ -69,9 +69,7 @@ class ObjectGraph:
     @classmethod
     def from_bytes(cls, data: bytes, path: str | None = None) -> ObjectGraph:
         """Parse a serialized ``TrackableObjectGraph``; CorruptError naming ``path`` if bad."""
-        from tensorboard.compat.proto.trackable_object_graph_pb2 import (
-            TrackableObjectGraph,
-        )
+        from tensorboard.compat.proto.trackable_object_graph_pb2 import TrackableObjectGraph
 
         try:
             proto = TrackableObjectGraph.FromString(data)

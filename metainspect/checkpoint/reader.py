@@ -15,26 +15,14 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, Self
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.checkpoint.tensor import StoredTensor
-from metainspect.errors import (
-    CorruptError,
-    MetainspectError,
-    NotFoundError,
-    TensorNotFoundError,
-    WrongKindError,
-)
+from metainspect.errors import CorruptError, MetainspectError, NotFoundError, TensorNotFoundError, WrongKindError
 from metainspect.formats import dtypes, slices
 from metainspect.formats.bundle import Bundle
-from metainspect.formats.bundle_codec import (
-    Endianness,
-    check_entry,
-    decode_numbers,
-    shape_of,
-    size_mismatch,
-)
+from metainspect.formats.bundle_codec import Endianness, check_entry, decode_numbers, shape_of, size_mismatch
 from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
 from metainspect.formats.detect import DATA_SHARD, SAVED_MODEL_FILES
 from metainspect.formats.table import has_magic
@@ -419,7 +407,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
         value = self.get(OBJECT_GRAPH_KEY)
         if value.shape != () or not isinstance(value[()], bytes):
             raise CorruptError(self.prefix, f"{OBJECT_GRAPH_KEY} is not a string scalar")
-        return value[()]  # type: ignore[no-any-return]
+        return value[()]
 
     def object_graph(self) -> ObjectGraph | None:
         """The TF2 object graph, or None for name-based (TF1) and V1 checkpoints."""
@@ -433,7 +421,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
         """Release the files (arrays already returned stay valid)."""
         self._reader.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Checkpoint:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

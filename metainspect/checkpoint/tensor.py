@@ -89,7 +89,7 @@ class StoredTensor:
             else:
                 stop = r[-1] - b.start + (1 if r.step > 0 else -1)
                 local.append(slice(r[0] - b.start, stop if stop >= 0 else None, r.step))
-        out = self._checkpoint._read_box(self.name, box)[(*local, *ellipsis)]
+        out = self._checkpoint._read_box(self.name, box)[tuple(local) + ellipsis]
         if isinstance(out, np.ndarray):
             out.flags.writeable = False
         return out

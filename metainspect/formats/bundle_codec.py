@@ -90,7 +90,7 @@ def decode_header(value: BytesLike, path: str) -> Header:
     """Parse and check a ``BundleHeaderProto``: WrongKindError for a version this reader cannot
     read, CorruptError for anything malformed."""
     try:
-        header = BundleHeaderProto.FromString(value)
+        header = BundleHeaderProto.FromString(value)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
     except DecodeError:
         raise CorruptError(path, "bad BundleHeaderProto under key ''") from None
     version = header.version
@@ -123,7 +123,7 @@ def encode_entry(dtype: int, shape: Sequence[int], *, shard_id: int = 0, offset:
 def decode_entry(raw: BytesLike, path: str, key: bytes) -> BundleEntryProto:
     """Parse the ``BundleEntryProto`` stored under ``key``; CorruptError if it does not parse."""
     try:
-        return BundleEntryProto.FromString(raw)
+        return BundleEntryProto.FromString(raw)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
     except DecodeError:
         raise CorruptError(path, f"bad BundleEntryProto for key {key!r}") from None
 
@@ -185,7 +185,8 @@ def size_mismatch(what: str, size: int, dtype: dtypes.DType, shape: Sequence[int
 def crc_mismatch(path: str, offset: int, size: int, what: str, stored: int, actual: int) -> TensorCorruptError:
     """The error for ``size`` stored bytes at ``offset`` whose masked CRC32C is ``actual``, not ``stored``."""
     return TensorCorruptError(
-        path, offset, f"{what}: checksum mismatch at offset {offset} (size {size}): stored {stored:#010x}, computed {actual:#010x}"
+        path, offset,
+        f"{what}: checksum mismatch at offset {offset} (size {size}): stored {stored:#010x}, computed {actual:#010x}"
     )
 
 
@@ -347,7 +348,7 @@ def decode_variants(data: BytesLike, count: int) -> tuple[np.ndarray, int]:
             raise ValueError(f"element {i}: variant checksum mismatch")
         running = crc.crc32c(stored, running)
         try:
-            values[i] = VariantTensorDataProto.FromString(body)
+            values[i] = VariantTensorDataProto.FromString(body)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
         except DecodeError:
             raise ValueError(f"element {i} is not a VariantTensorDataProto") from None
         pos += length + 4

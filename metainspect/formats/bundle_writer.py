@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Self
+from typing import TYPE_CHECKING, BinaryIO
 
 from metainspect.formats import atomic, crc, dtypes, slices
 from metainspect.formats.bundle import data_file_name
@@ -348,7 +348,7 @@ class BundleWriter:
                 os.unlink(shard.temp_path)
         self._state = "aborted"
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> BundleWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:

@@ -69,7 +69,7 @@ def assemble(shape: Sequence[int], dtype: np.dtype,
     whole = box is None
     box = tuple(slice(0, dim) for dim in shape) if box is None else box
     region = [b.stop - b.start for b in box]
-    out = np.empty(region, dtype=object) if dtype == object else np.zeros(region, dtype=dtype)
+    out = np.empty(region, dtype=object) if dtype.kind == "O" else np.zeros(region, dtype=dtype)
     covered = 0
     for index, read in parts:
         overlap = [slice(max(i.start, b.start), min(i.stop, b.stop)) for i, b in zip(index, box, strict=True)]

@@ -8,6 +8,7 @@ memory-mapped: :meth:`LocalFile.read` returns zero-copy views of the mapping.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -15,7 +16,6 @@ import stat
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Self
 
 from metainspect.errors import CorruptError, NotFoundError
 from metainspect.formats.wire import BytesLike
@@ -51,10 +51,11 @@ class ByteSource(ABC):
         for start in range(offset, offset + length, chunk_size):
             yield self.read(start, min(chunk_size, offset + length - start))
 
+    @abstractmethod
     def close(self) -> None:
         """Release what the source holds (idempotent)."""
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ByteSource:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -83,6 +84,9 @@ class MemorySource(ByteSource):
     def read(self, offset: int, length: int) -> memoryview:
         self._check_range(offset, length)
         return self._view[offset : offset + length]
+
+    def close(self) -> None:
+        """Nothing to release: the bytes belong to the caller."""
 
 
 class LocalFile(ByteSource):
@@ -135,7 +139,8 @@ class LocalFile(ByteSource):
         while done < length:
             part = os.pread(fd, length - done, offset + done)
             if not part:
-                raise CorruptError(self.name, f"the file ends at offset {offset + done}, inside bytes {offset}..{offset + length}")
+                raise CorruptError(
+                    self.name, f"the file ends at offset {offset + done}, inside bytes {offset}..{offset + length}")
             parts.append(part)
             done += len(part)
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -152,10 +157,8 @@ class LocalFile(ByteSource):
             try:
                 yield view
             finally:
-                try:
+                with contextlib.suppress(BufferError):  # an array made from the piece is alive: GC frees both
                     view.release()
-                except BufferError:  # an array made from the piece is still alive: GC frees both
-                    pass
                 _close_map(window)
 
     def close(self) -> None:
@@ -175,7 +178,5 @@ def open_source(path: str | os.PathLike[str], *, missing: str = "no such file") 
 
 def _close_map(mapping: mmap.mmap) -> None:
     """Close a mapping unless arrays still reference it (it is then freed with the last of them)."""
-    try:
+    with contextlib.suppress(BufferError):
         mapping.close()
-    except BufferError:
-        pass

@@ -196,10 +196,11 @@ class Table:
 
         try:
             out = bytes(snappy.decompress_raw(contents))
-        except Exception as exc:  # cramjam raises its own DecompressionError
+        except Exception as exc:  # noqa: BLE001  (cramjam raises its own DecompressionError, not exported)
             raise CorruptError(self.path, f"corrupted snappy-compressed block at offset {start}: {exc}") from None
         if len(out) != expected:
-            raise CorruptError(self.path, f"snappy-compressed block at offset {start} decompressed to {len(out)} bytes, not {expected}")
+            raise CorruptError(
+                self.path, f"snappy-compressed block at offset {start} decompressed to {len(out)} bytes, not {expected}")
         return memoryview(out)
 
     def _block_entries(self, handle: BlockHandle, raw: BytesLike | None = None) -> Iterator[tuple[bytes, BytesLike]]:

@@ -19,12 +19,7 @@ from google.protobuf.message import DecodeError
 
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import slices
-from metainspect.formats.bundle_codec import (
-    VERSION,
-    TensorCorruptError,
-    dtype_of,
-    shape_of,
-)
+from metainspect.formats.bundle_codec import VERSION, TensorCorruptError, dtype_of, shape_of
 from metainspect.formats.source import ByteSource
 from metainspect.formats.table import Table
 from metainspect.formats.wire import BytesLike, WireError, iter_fields
@@ -81,7 +76,7 @@ class V1Checkpoint:
         if first is None or first[0] != b"":
             raise CorruptError(path, "no V1 meta record under the empty key")
         try:
-            meta = SavedTensorSlices.FromString(first[1]).meta
+            meta = SavedTensorSlices.FromString(first[1]).meta  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
         except DecodeError:
             raise CorruptError(path, "bad SavedTensorSlices meta record") from None
         versions = meta.versions
@@ -94,7 +89,8 @@ class V1Checkpoint:
             key = item.name.encode("utf-8", "surrogateescape")
             tensor = self._tensors.setdefault(key, V1Tensor(item.name, dtype, shape))
             if (tensor.dtype, tensor.shape) != (dtype, shape):
-                raise CorruptError(path, f"{what} is {dtype.name} {list(shape)} here, {tensor.dtype.name} {list(tensor.shape)} in another shard")
+                raise CorruptError(path, f"{what} is {dtype.name} {list(shape)} here, "
+                                         f"{tensor.dtype.name} {list(tensor.shape)} in another shard")
             for proto in item.slice:
                 extents = slices.extents_of(proto)
                 if len(extents) != len(shape):
@@ -165,7 +161,8 @@ class V1Checkpoint:
             return _decode_record(record, tensor.dtype, shape)
         except ValueError as exc:
             raise TensorCorruptError(
-                table.path, handle.offset, f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
+                table.path, handle.offset,
+                f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
             ) from None
 
     def source(self, table_index: int) -> ByteSource:
@@ -200,14 +197,14 @@ def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> n
                 chunks.append(np.frombuffer(value, dtype=component))
             else:
                 size = 4 if wire_type == 5 else 8
-                chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))  # type: ignore[call-overload]
+                chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))
         values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.empty(0, component)
         expected = count * (2 if np_dtype.kind == "c" else 1)
         if values.size != expected:
             raise ValueError(f"{values.size} values in {field_name}, shape {list(shape)} needs {expected}")
         return values.view(np_dtype).reshape(shape)
     try:
-        proto = TensorProto.FromString(tensor_bytes)
+        proto = TensorProto.FromString(tensor_bytes)  # type: ignore[arg-type]  # upb parses any buffer; the stub says bytes, bytes() would copy
     except DecodeError:
         raise ValueError("bad TensorProto") from None
     raw = getattr(proto, field_name)

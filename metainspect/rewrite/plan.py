@@ -356,8 +356,8 @@ def rewrite_object_graph(data: bytes, renamed: dict[str, str], dropped: set[str]
         if len(slots) != len(node.slot_variables):
             removed_slots += len(node.slot_variables) - len(slots)
             copies = [type(s)() for s in slots]
-            for copy, original in zip(copies, slots):
-                copy.CopyFrom(original)
+            for copy_slot, slot in zip(copies, slots):
+                copy_slot.CopyFrom(slot)
             del node.slot_variables[:]
             node.slot_variables.extend(copies)
     change = ObjectGraphChange(removed_attributes, removed_slots, keys, full_names)

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-from metainspect.checkpoint import (
-    Checkpoint,
-    CheckpointFormat,
-    StoredPiece,
-    open_checkpoint,
-)
+from metainspect.checkpoint import Checkpoint, CheckpointFormat, StoredPiece, open_checkpoint
 from metainspect.formats import dtypes, slices
 from metainspect.formats.bundle_codec import encode_strings, string_values
 
@@ -98,7 +93,7 @@ class RewriteSource:
         self._last = None
         self.checkpoint.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> RewriteSource:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -18,13 +18,7 @@ from typing import TYPE_CHECKING
 from metainspect.checkpoint import StoredPiece
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.formats import crc, dtypes, slices
-from metainspect.formats.bundle_codec import (
-    Endianness,
-    TensorCorruptError,
-    crc_mismatch,
-    decode_numbers,
-    strings_crc,
-)
+from metainspect.formats.bundle_codec import Endianness, TensorCorruptError, crc_mismatch, decode_numbers, strings_crc
 from metainspect.formats.bundle_writer import BundleWriter
 from metainspect.formats.source import ByteSource, LocalFile
 from metainspect.formats.wire import BytesLike

@@ -3,7 +3,7 @@ only the bytes (or slices) it needs, np.asarray works, missing names raise Tenso
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import ml_dtypes
@@ -15,33 +15,14 @@ from metainspect.errors import MetainspectError, TensorNotFoundError
 from metainspect.formats import bundle as bundle_module
 from metainspect.formats.bundle_codec import HEADER_KEY, VERSION, encode_entry
 from metainspect.formats.bundle_writer import BundleWriter
-from metainspect.formats.source import ByteSource, open_source
 from metainspect.formats.table_writer import build_table
 from metainspect.proto.tensor_bundle_pb2 import BundleHeaderProto
 
-SAMPLES = Path(__file__).resolve().parents[2] / "sample_meta"
+from helpers.paths import SAMPLES
+from helpers.sources import CountingSource, count_reads
+
 W = np.arange(100 * 8, dtype=np.float32).reshape(100, 8)
 P = np.arange(10 * 3, dtype=np.int64).reshape(10, 3)
-
-
-class CountingSource(ByteSource):
-    """Wraps a data shard and records every range read from it."""
-
-    def __init__(self, inner: ByteSource) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.reads: list[tuple[int, int]] = []
-
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    def read(self, offset: int, length: int) -> bytes | bytearray | memoryview:
-        self.reads.append((offset, length))
-        return self.inner.read(offset, length)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture
@@ -58,15 +39,9 @@ def prefix(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def shards(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[CountingSource]]:
-    opened: list[CountingSource] = []
-
-    def counting(path: str, **kwargs: str) -> ByteSource:
-        opened.append(CountingSource(open_source(path, **kwargs)))
-        return opened[-1]
-
-    monkeypatch.setattr(bundle_module, "open_source", counting)
-    yield opened
+def shards(monkeypatch: pytest.MonkeyPatch) -> list[CountingSource]:
+    """The data shards the checkpoint opens, each recording the ranges read from it."""
+    return count_reads(monkeypatch, bundle_module)
 
 
 def test_checkpoint_is_a_mapping_of_lazy_tensors(prefix: str, shards: list[CountingSource]) -> None:

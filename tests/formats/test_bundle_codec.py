@@ -9,8 +9,17 @@ import pytest
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import crc
 from metainspect.formats.bundle_codec import (
-    check_entry, decode_entry, decode_header, decode_numbers, decode_strings, encode_entry, encode_header,
-    encode_strings, size_mismatch, string_values, strings_crc,
+    check_entry,
+    decode_entry,
+    decode_header,
+    decode_numbers,
+    decode_strings,
+    encode_entry,
+    encode_header,
+    encode_strings,
+    size_mismatch,
+    string_values,
+    strings_crc,
 )
 from metainspect.formats.dtypes import from_name
 from metainspect.proto.tensor_bundle_pb2 import BundleHeaderProto
@@ -79,7 +88,7 @@ def test_header_and_entry_checks() -> None:
     dtype, shape = check_entry(entry, "p.index", "tensor 'w'", num_shards=2)
     assert (dtype.name, shape) == ("float32", (2, 3)) and size_mismatch("w", 24, dtype, shape) is None
     assert size_mismatch("tensor 'w'", 20, dtype, shape) == "tensor 'w' holds 20 bytes, shape [2, 3] float32 needs 24"
-    with pytest.raises(CorruptError, match="p.index: tensor 'w' is in shard 1, the bundle has 1"):
+    with pytest.raises(CorruptError, match=r"p\.index: tensor 'w' is in shard 1, the bundle has 1"):
         check_entry(entry, "p.index", "tensor 'w'", num_shards=1)
     resource = decode_entry(encode_entry(20, ()), "p.index", b"r")
     with pytest.raises(CorruptError, match="resource, which cannot be stored"):

@@ -317,7 +317,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
         self.num_shards = num_shards
         self.endianness: Endianness = endianness
         self.notes = notes
-        self.verify_reads = verify
+        self._verify = verify
         self._reader = reader
         self._names = reader.names()
         self._name_set = frozenset(self._names)
@@ -385,7 +385,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
     def get(self, name: str) -> np.ndarray:  # type: ignore[override]  # reads the array, unlike Mapping.get
         """Read ``name`` as a read-only array (strings: bytes objects; variants: protos)."""
         self._check(name)
-        return self._reader.read(name, self.verify_reads)
+        return self._reader.read(name, self._verify)
 
     def verify(self) -> list[CorruptTensor]:
         """Read every tensor and check every checksum; return the findings, never raise for one."""
@@ -434,7 +434,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
         """The region ``box`` (non-empty unit-step slices, one per axis) of tensor ``name``, reading
         as little as the storage allows: the rows of a tensor stored whole, the slices of a
         partitioned one that overlap the box; else the whole tensor."""
-        region = self._reader.read_box(name, box, self.verify_reads)
+        region = self._reader.read_box(name, box, self._verify)
         if region is not None:
             return region
         shape = self._reader.header(name)[1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
 
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats.source import open_source
@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 
 #: protobuf refuses messages of 2 GiB or more
 PROTOBUF_LIMIT = 2**31 - 1
-META_GRAPH, GRAPH_DEF, SAVED_MODEL = "meta_graph", "graph_def", "saved_model"
-_TEXT_FIELDS = {
+GraphKind = Literal["meta_graph", "graph_def", "saved_model"]
+META_GRAPH: Final = "meta_graph"
+GRAPH_DEF: Final = "graph_def"
+SAVED_MODEL: Final = "saved_model"
+Encoding = Literal["binary", "text"]
+_TEXT_FIELDS: dict[str, GraphKind] = {
     "meta_info_def": META_GRAPH, "graph_def": META_GRAPH, "saver_def": META_GRAPH,
     "collection_def": META_GRAPH, "signature_def": META_GRAPH, "asset_file_def": META_GRAPH,
     "object_graph_def": META_GRAPH, "node": GRAPH_DEF, "library": GRAPH_DEF, "versions": GRAPH_DEF,
@@ -38,8 +42,8 @@ class GraphFile:
     """A decoded graph file: every meta graph it holds, with how it was stored."""
 
     path: str
-    kind: str  # META_GRAPH, GRAPH_DEF or SAVED_MODEL
-    encoding: str  # "binary" or "text"
+    kind: GraphKind
+    encoding: Encoding
     meta_graphs: list[MetaGraphDef] = field(default_factory=list)
     saved_model_schema_version: int | None = None
 
@@ -104,7 +108,7 @@ def _read_binary(path: str, data: bytes) -> GraphFile:
     return _wrap(path, kind, "binary", message)
 
 
-def sniff_binary(data: bytes) -> str:
+def sniff_binary(data: bytes) -> GraphKind:
     """Tell MetaGraphDef, GraphDef and SavedModel apart from their top-level wire fields.
 
     MetaGraphDef holds fields 1-7, all length-delimited, each singular but 4-6; GraphDef repeats
@@ -148,7 +152,7 @@ def _is_node_def(payload: memoryview) -> bool:
 _LABELS = {META_GRAPH: "MetaGraphDef", GRAPH_DEF: "GraphDef", SAVED_MODEL: "SavedModel"}
 
 
-def _message_class(kind: str) -> type:
+def _message_class(kind: GraphKind) -> type:
     if kind == SAVED_MODEL:
         from metainspect.proto.saved_model_pb2 import SavedModel
 
@@ -162,7 +166,7 @@ def _message_class(kind: str) -> type:
     return MetaGraphDef
 
 
-def _wrap(path: str, kind: str, encoding: str, message) -> GraphFile:  # type: ignore[no-untyped-def]
+def _wrap(path: str, kind: GraphKind, encoding: Encoding, message) -> GraphFile:  # type: ignore[no-untyped-def]
     if kind == SAVED_MODEL:
         if not message.meta_graphs:
             raise CorruptError(path, "SavedModel holds no meta graph")

@@ -13,14 +13,18 @@ import errno
 import mmap
 import os
 import stat
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from types import TracebackType
+from typing import TypeVar
 
 from metainspect.errors import CorruptError, NotFoundError
 from metainspect.formats.wire import BytesLike
 
 __all__ = ["ByteSource", "LocalFile", "MemorySource", "open_source"]
+
+_Source = TypeVar("_Source", bound="ByteSource")
 
 
 class ByteSource(ABC):
@@ -55,7 +59,7 @@ class ByteSource(ABC):
     def close(self) -> None:
         """Release what the source holds (idempotent)."""
 
-    def __enter__(self) -> ByteSource:
+    def __enter__(self: _Source) -> _Source:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -109,6 +113,7 @@ class LocalFile(ByteSource):
             os.close(fd)
             raise NotFoundError(self.name, f"cannot open: {os.strerror(errno.EISDIR)}")
         self._fd: int | None = fd
+        self._closer = weakref.finalize(self, os.close, fd)  # a source never closed still frees its descriptor
         self._size = info.st_size
         self._map: mmap.mmap | None = None
 
@@ -166,7 +171,7 @@ class LocalFile(ByteSource):
             _close_map(self._map)
             self._map = None
         if self._fd is not None:
-            os.close(self._fd)
+            self._closer()
             self._fd = None
 
 

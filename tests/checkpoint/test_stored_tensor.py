@@ -109,6 +109,8 @@ def test_partitioned_slicing_reads_only_overlapping_slices(prefix: str, shards: 
     with open_checkpoint(prefix) as ckpt:
         pieces = ckpt.pieces("p")
         assert [p.slice for p in pieces] == ["0,4:-", "4,4:-", "8,2:-"] and ckpt.info("p").partitioned
+        assert tuple(p.location for p in pieces) == ckpt.info("p").locations
+        assert [(p.shape, p.extents) for p in pieces][2] == ((2, 3), ((8, 2), (0, -1)))
         got = ckpt["p"][5:7, 1:]
         np.testing.assert_array_equal(got, P[5:7, 1:])
         (shard,) = shards

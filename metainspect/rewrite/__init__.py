@@ -40,7 +40,6 @@ from metainspect.rewrite.plan import (
     parse_size,
     rewrite_object_graph,
 )
-from metainspect.rewrite.plan import _has_checkpoint_values as _has_checkpoint_values  # for its test
 from metainspect.rewrite.source import RewriteSource
 from metainspect.rewrite.stream import CHUNK, ProgressCallback, write
 

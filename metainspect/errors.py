@@ -32,3 +32,9 @@ class WrongKindError(MetainspectError):
 
 class CorruptError(MetainspectError):
     """The file is truncated, malformed or fails a checksum."""
+
+
+class TensorNotFoundError(MetainspectError, KeyError):
+    """A name the file does not hold (a tensor in a checkpoint); a KeyError too, as mappings raise."""
+
+    __str__ = Exception.__str__  # KeyError's would quote the message

@@ -1,5 +1,17 @@
 """Checkpoints as TensorFlow writes them: open any of them, list, read and verify tensors."""
 
-from metainspect.checkpoint.reader import Checkpoint, CorruptTensor, TensorInfo, TensorLocation, open_checkpoint
+from metainspect.checkpoint.reader import (
+    Checkpoint,
+    CheckpointFormat,
+    CorruptTensor,
+    StoredPiece,
+    TensorInfo,
+    TensorLocation,
+    open_checkpoint,
+)
+from metainspect.checkpoint.tensor import StoredTensor
 
-__all__ = ["Checkpoint", "CorruptTensor", "TensorInfo", "TensorLocation", "open_checkpoint"]
+__all__ = [
+    "Checkpoint", "CheckpointFormat", "CorruptTensor", "StoredPiece", "StoredTensor", "TensorInfo", "TensorLocation",
+    "open_checkpoint",
+]

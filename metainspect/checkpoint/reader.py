@@ -13,14 +13,16 @@ import glob
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
-from metainspect.errors import CorruptError, MetainspectError, NotFoundError, WrongKindError
+from metainspect.checkpoint.tensor import StoredTensor
+from metainspect.errors import CorruptError, MetainspectError, NotFoundError, TensorNotFoundError, WrongKindError
 from metainspect.formats import dtypes, slices
 from metainspect.formats.bundle import Bundle
+from metainspect.formats.bundle_codec import Endianness, check_entry, decode_numbers, shape_of, size_mismatch
 from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
 from metainspect.formats.detect import DATA_SHARD, SAVED_MODEL_FILES
 from metainspect.formats.table import has_magic
@@ -29,14 +31,21 @@ from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 if TYPE_CHECKING:
     import numpy as np
 
+    from metainspect.formats.source import ByteSource
     from metainspect.formats.v1 import V1Checkpoint
 
+__all__ = [
+    "Checkpoint", "CheckpointFormat", "CorruptTensor", "StoredPiece", "TensorInfo", "TensorLocation",
+    "open_checkpoint", "resolve",
+]
+
+CheckpointFormat = Literal["v1", "v2"]
 _V1_SHARD = re.compile(r"^(?P<base>.+)-(?P<id>\d{5})-of-(?P<total>\d{5})$")
 _GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
 
 
 class TensorLocation(NamedTuple):
-    """One stored piece of a tensor (a NamedTuple: listing builds one per tensor, cheaply)."""
+    """Where one stored piece of a tensor lies (a NamedTuple: listing builds one per tensor, cheaply)."""
 
     #: data shard path (V2) or table file (V1)
     file: str
@@ -46,6 +55,28 @@ class TensorLocation(NamedTuple):
     size: int
     #: slice spec like ``"0,5:0,4"`` for a partition, None for a whole tensor
     slice: str | None
+
+
+class StoredPiece(NamedTuple):
+    """One stored piece of a tensor with what reading its bytes needs: a
+    :class:`TensorLocation` (its first four fields) plus the shard, checksum, shape and extents."""
+
+    file: str
+    offset: int
+    size: int
+    slice: str | None
+    #: index of ``file`` in :attr:`Checkpoint.data_files`
+    shard: int
+    #: masked CRC32C of the stored bytes (0 in V1, which has none)
+    crc32c: int
+    #: shape of this piece
+    shape: tuple[int, ...]
+    #: ``(start, length)`` per dimension of a slice, None for a whole tensor
+    extents: tuple[slices.Extent, ...] | None
+
+    @property
+    def location(self) -> TensorLocation:
+        return TensorLocation(self.file, self.offset, self.size, self.slice)
 
 
 class TensorInfo(NamedTuple):
@@ -79,9 +110,14 @@ class CorruptTensor:
 
 class _Reader(Protocol):
     def names(self) -> list[str]: ...
+    def header(self, name: str) -> tuple[str, tuple[int, ...]]: ...
     def info(self, name: str) -> TensorInfo: ...
     def infos(self) -> list[TensorInfo]: ...
+    def pieces(self, name: str) -> tuple[StoredPiece, ...]: ...
     def read(self, name: str, verify: bool) -> np.ndarray: ...
+    def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None: ...
+    def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None: ...
+    def source(self, index: int) -> ByteSource: ...
     def close(self) -> None: ...
 
 
@@ -93,6 +129,10 @@ class _BundleReader:
 
     def names(self) -> list[str]:
         return self.bundle.names()
+
+    def header(self, name: str) -> tuple[str, tuple[int, ...]]:
+        entry = self.bundle.entry(name)
+        return dtypes.name_of(entry.dtype), tuple([d.size for d in entry.shape.dim])
 
     def info(self, name: str) -> TensorInfo:
         entry = self.bundle.entry(name)
@@ -136,8 +176,59 @@ class _BundleReader:
             result.append(new(TensorInfo, (name, dtype, shape, size, (location,), False)))
         return result
 
+    def pieces(self, name: str) -> tuple[StoredPiece, ...]:
+        """The pieces of ``name``, checked against the index (CorruptError naming it)."""
+        bundle = self.bundle
+        where, what = bundle.index_path, f"tensor {name!r}"
+        entry = bundle.entry(name)
+        full = entry if entry.slices else None
+        if full is not None:
+            shape_of(full.shape, where, what)
+        out = []
+        for extents, part in bundle.pieces(name):
+            spec = None if extents is None else slices.slice_spec(extents)
+            label = what if spec is None else f"{what} slice {spec}"
+            dtype, shape = check_entry(part, where, label, bundle.num_shards, full)
+            mismatch = size_mismatch(label, part.size, dtype, shape) if dtype.is_numeric else None
+            if mismatch:
+                raise CorruptError(where, mismatch)
+            out.append(StoredPiece(bundle.shard_path(part.shard_id), part.offset, part.size, spec, part.shard_id,
+                                   part.crc32c, shape, None if extents is None else tuple(extents)))
+        return tuple(out)
+
     def read(self, name: str, verify: bool) -> np.ndarray:
         return self.bundle.read(name, verify=verify)
+
+    def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
+        """Elements ``first`` to ``first + count`` (C order) of a tensor stored whole, as numbers,
+        reading only their bytes (not checksummed: the CRC covers the whole tensor)."""
+        if self.bundle.entry(name).slices:
+            return None
+        (piece,) = self.pieces(name)
+        dtype = dtypes.from_enum(self.bundle.entry(name).dtype)
+        if not dtype.is_numeric:
+            return None
+        source = self.bundle.shard(piece.shard)
+        if piece.offset < 0 or piece.offset + piece.size > source.size:
+            return None  # the whole read names the problem
+        data = source.read(piece.offset + first * dtype.itemsize, count * dtype.itemsize)
+        return decode_numbers(data, dtype, self.bundle.endianness)
+
+    def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None:
+        """The region ``box`` of a partitioned tensor, reading only the slices overlapping it."""
+        bundle = self.bundle
+        entry = bundle.entry(name)
+        if not entry.slices:
+            return None
+        what = f"tensor {name!r}"
+        dtype, shape = check_entry(entry, bundle.index_path, what, bundle.num_shards)
+        try:
+            return slices.assemble(shape, dtype.numpy(), bundle.slice_parts(name, entry, shape, verify), box)
+        except ValueError as exc:
+            raise CorruptError(bundle.index_path, f"{what}: {exc}") from None
+
+    def source(self, index: int) -> ByteSource:
+        return self.bundle.shard(index)
 
     def close(self) -> None:
         self.bundle.close()
@@ -151,6 +242,10 @@ class _V1Reader:
 
     def names(self) -> list[str]:
         return self.checkpoint.names()
+
+    def header(self, name: str) -> tuple[str, tuple[int, ...]]:
+        tensor = self.checkpoint.tensor(name)
+        return tensor.dtype.name, tensor.shape
 
     def info(self, name: str) -> TensorInfo:
         tensor = self.checkpoint.tensor(name)
@@ -166,34 +261,73 @@ class _V1Reader:
     def infos(self) -> list[TensorInfo]:
         return [self.info(name) for name in self.names()]
 
+    def pieces(self, name: str) -> tuple[StoredPiece, ...]:
+        tensor = self.checkpoint.tensor(name)
+        whole = len(tensor.slices) == 1 and slices.is_full(tensor.slices[0][1], tensor.shape)
+        out = []
+        for table_index, extents in tensor.slices:
+            offset, size = self.checkpoint.location(name, extents, table_index)
+            try:
+                index = slices.bounds(extents, tensor.shape)
+            except ValueError as exc:
+                raise CorruptError(self.checkpoint.files[table_index], f"tensor {name!r}: {exc}") from None
+            out.append(StoredPiece(self.checkpoint.files[table_index], offset, size,
+                                   None if whole else slices.slice_spec(extents), table_index, 0,
+                                   tuple(s.stop - s.start for s in index), None if whole else tuple(extents)))
+        return tuple(out)
+
     def read(self, name: str, verify: bool) -> np.ndarray:
         return self.checkpoint.read(name)
+
+    def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
+        return None  # values are protobuf fields: a record is decoded whole
+
+    def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None:
+        tensor = self.checkpoint.tensor(name)
+        if len(tensor.slices) == 1 and slices.is_full(tensor.slices[0][1], tensor.shape):
+            return None
+        try:
+            return slices.assemble(tensor.shape, tensor.dtype.numpy(), self.checkpoint.slice_parts(name), box)
+        except ValueError as exc:
+            raise CorruptError(self.checkpoint.files[0], f"tensor {name!r}: {exc}") from None
+
+    def source(self, index: int) -> ByteSource:
+        return self.checkpoint.source(index)
 
     def close(self) -> None:
         self.checkpoint.close()
 
 
-class Checkpoint:
-    """An opened checkpoint: list tensors, read them, verify them."""
+class Checkpoint(Mapping[str, StoredTensor]):
+    """An opened checkpoint: a mapping of tensor names to lazy :class:`StoredTensor` handles.
+
+    ``ckpt[name]`` reads nothing until asked (``.numpy()``, ``np.asarray``, slicing);
+    :meth:`get` reads a whole tensor, :meth:`info` and :meth:`infos` say where tensors lie,
+    :meth:`verify` checks every checksum. Missing names raise :class:`TensorNotFoundError`.
+    """
 
     def __init__(
-        self, *, prefix: str, format: str, data_files: tuple[str, ...], index_file: str | None,
-        num_shards: int, endianness: str, notes: tuple[str, ...], reader: _Reader, verify: bool,
+        self, *, prefix: str, format: CheckpointFormat, data_files: tuple[str, ...], index_file: str | None,
+        num_shards: int, endianness: Endianness, notes: tuple[str, ...], reader: _Reader, verify: bool,
     ) -> None:
         self.prefix = prefix
-        self.format = format
+        self.format: CheckpointFormat = format
         self.data_files = data_files
         self.index_file = index_file
         self.num_shards = num_shards
-        self.endianness = endianness
+        self.endianness: Endianness = endianness
         self.notes = notes
-        self._reader = reader
         self._verify = verify
+        self._reader = reader
         self._names = reader.names()
         self._name_set = frozenset(self._names)
         self._object_graph: ObjectGraph | None = None
 
-    def keys(self) -> list[str]:
+    # identity, as for any open file: comparing two checkpoints by value would read every tensor
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def keys(self) -> list[str]:  # type: ignore[override]  # a list, as before it was a Mapping
         """Tensor names sorted bytewise like TensorFlow, slice keys hidden."""
         return list(self._names)
 
@@ -206,20 +340,35 @@ class Checkpoint:
     def __contains__(self, name: object) -> bool:
         return name in self._name_set
 
+    def __getitem__(self, name: str) -> StoredTensor:
+        """A lazy handle on tensor ``name`` (TensorNotFoundError if absent)."""
+        self._check(name)
+        dtype, shape = self._reader.header(name)
+        return StoredTensor(self, name, dtype, shape)
+
     def _check(self, name: str) -> None:
         if name not in self._name_set:
-            close = difflib.get_close_matches(name, self._names, n=3)
+            close = difflib.get_close_matches(name, self._names, n=3) if isinstance(name, str) else []
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise KeyError(f"no tensor {name!r} in checkpoint {self.prefix}{hint}")
+            raise TensorNotFoundError(self.prefix, f"no tensor {name!r}{hint}")
 
     def info(self, name: str) -> TensorInfo:
-        """Dtype, shape, stored size and locations of ``name`` (KeyError if absent)."""
+        """Dtype, shape, stored size and locations of ``name`` (TensorNotFoundError if absent)."""
         self._check(name)
         return self._reader.info(name)
 
     def infos(self) -> list[TensorInfo]:
         """:meth:`info` of every tensor, in key order."""
         return self._reader.infos()
+
+    def pieces(self, name: str) -> tuple[StoredPiece, ...]:
+        """The stored pieces of ``name`` (one, or one per slice), checked against the index."""
+        self._check(name)
+        return self._reader.pieces(name)
+
+    def data_source(self, index: int) -> ByteSource:
+        """The bytes of ``data_files[index]`` (opened on first use, closed with the checkpoint)."""
+        return self._reader.source(index)
 
     def dtype(self, name: str) -> str:
         """TensorFlow dtype name of ``name``."""
@@ -233,7 +382,7 @@ class Checkpoint:
         """Bytes stored for ``name``."""
         return self.info(name).nbytes
 
-    def get(self, name: str) -> np.ndarray:
+    def get(self, name: str) -> np.ndarray:  # type: ignore[override]  # reads the array, unlike Mapping.get
         """Read ``name`` as a read-only array (strings: bytes objects; variants: protos)."""
         self._check(name)
         return self._reader.read(name, self._verify)
@@ -251,13 +400,21 @@ class Checkpoint:
                 findings.append(CorruptTensor(name, exc.path or self.prefix, offset, exc.message))
         return findings
 
+    def object_graph_bytes(self) -> bytes | None:
+        """The serialized TF2 object graph, or None for name-based (TF1) and V1 checkpoints."""
+        if OBJECT_GRAPH_KEY not in self._name_set:
+            return None
+        value = self.get(OBJECT_GRAPH_KEY)
+        if value.shape != () or not isinstance(value[()], bytes):
+            raise CorruptError(self.prefix, f"{OBJECT_GRAPH_KEY} is not a string scalar")
+        return value[()]
+
     def object_graph(self) -> ObjectGraph | None:
         """The TF2 object graph, or None for name-based (TF1) and V1 checkpoints."""
-        if self._object_graph is None and OBJECT_GRAPH_KEY in self._name_set:
-            value = self.get(OBJECT_GRAPH_KEY)
-            if value.shape != () or not isinstance(value[()], bytes):
-                raise CorruptError(self.prefix, f"{OBJECT_GRAPH_KEY} is not a string scalar")
-            self._object_graph = ObjectGraph.from_bytes(value[()], self.index_file or self.prefix)
+        if self._object_graph is None:
+            data = self.object_graph_bytes()
+            if data is not None:
+                self._object_graph = ObjectGraph.from_bytes(data, self.index_file or self.prefix)
         return self._object_graph
 
     def close(self) -> None:
@@ -272,6 +429,26 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"<Checkpoint {self.format} {self.prefix!r}: {len(self)} tensors>"
+
+    def _read_box(self, name: str, box: tuple[slice, ...]) -> np.ndarray:
+        """The region ``box`` (non-empty unit-step slices, one per axis) of tensor ``name``, reading
+        as little as the storage allows: the rows of a tensor stored whole, the slices of a
+        partitioned one that overlap the box; else the whole tensor."""
+        region = self._reader.read_box(name, box, self._verify)
+        if region is not None:
+            return region
+        shape = self._reader.header(name)[1]
+        # leading axes of one index, one range (axis k), then whole trailing axes: one
+        # contiguous run of elements in C order
+        k = next((axis for axis, b in enumerate(box) if b.stop - b.start != 1), len(box) - 1)
+        first = sum(b.start * math.prod(shape[axis + 1 :]) for axis, b in enumerate(box[: k + 1]))
+        span = box[k].stop - box[k].start
+        trailing = tuple(shape[k + 1 :])
+        flat = self._reader.read_elements(name, first, span * math.prod(trailing))
+        if flat is None:
+            return self.get(name)[box]
+        run = flat.reshape((1,) * k + (span, *trailing))
+        return run[(slice(None),) * (k + 1) + box[k + 1 :]]
 
 
 def _first_offset(reader: _Reader, name: str) -> int:

@@ -21,10 +21,14 @@ from __future__ import annotations
 import re
 import weakref
 from collections import deque
+from typing import Final, Literal
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 
-MODEL, OPTIMIZER, BOOKKEEPING = "model", "optimizer", "bookkeeping"
+Role = Literal["model", "optimizer", "bookkeeping"]
+MODEL: Final = "model"
+OPTIMIZER: Final = "optimizer"
+BOOKKEEPING: Final = "bookkeeping"
 
 _ATTRIBUTE = "/.ATTRIBUTES/"
 _BOOKKEEPING_NAMES = {"global_step", "save_counter", "training_step", "is_training"}
@@ -34,10 +38,10 @@ _TF1_OPTIMIZER = re.compile(
     r"/(?:Adam|Momentum|Adagrad|AdagradDA|ProximalAdagrad|RMSProp|Ftrl|Adadelta|Nadam|Adamax|LazyAdam|"
     r"ExponentialMovingAverage)(?:_\d+)?$|(?:^|/)beta[12]_power(?:_\d+)?$"
 )
-_graph_roles: weakref.WeakKeyDictionary[ObjectGraph, dict[int, str]] = weakref.WeakKeyDictionary()
+_graph_roles: weakref.WeakKeyDictionary[ObjectGraph, dict[int, Role]] = weakref.WeakKeyDictionary()
 
 
-def classify(key: str, object_graph: ObjectGraph | None = None) -> str:
+def classify(key: str, object_graph: ObjectGraph | None = None) -> Role:
     """Role of checkpoint ``key``: ``"model"``, ``"optimizer"`` or ``"bookkeeping"``."""
     if key == OBJECT_GRAPH_KEY:
         return BOOKKEEPING
@@ -57,7 +61,7 @@ def classify(key: str, object_graph: ObjectGraph | None = None) -> str:
     return MODEL
 
 
-def _roles(graph: ObjectGraph) -> dict[int, str]:
+def _roles(graph: ObjectGraph) -> dict[int, Role]:
     """Role of every node: model if reachable without entering an optimizer, else optimizer."""
     cached = _graph_roles.get(graph)
     if cached is not None:
@@ -75,7 +79,7 @@ def _roles(graph: ObjectGraph) -> dict[int, str]:
                 if child not in outside and child not in optimizers:
                     outside.add(child)
                     queue.append(child)
-    roles = {
+    roles: dict[int, Role] = {
         node.id: MODEL if node.id in outside and node.id not in graph.slot_nodes else OPTIMIZER for node in nodes
     }
     _graph_roles[graph] = roles

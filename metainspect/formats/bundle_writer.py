@@ -38,15 +38,20 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from metainspect.formats import atomic, crc, dtypes, slices
 from metainspect.formats.bundle import data_file_name
+from metainspect.formats.bundle_codec import (
+    HEADER_KEY,
+    encode_entry,
+    encode_header,
+    encode_strings,
+    encode_variants,
+    string_values,
+)
 from metainspect.formats.table_writer import TableBuilder
-from metainspect.formats.wire import BytesLike, encode_varint
+from metainspect.formats.wire import BytesLike
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: TensorFlow's kTensorBundleVersion, written as the header's producer version
-BUNDLE_VERSION = 1
-HEADER_KEY = b""
 _WRITE_BUFFER = 1 << 20
 #: bytes moved by one kernel copy call (and handed to writeback after it)
 _COPY_CHUNK = 1 << 26
@@ -472,87 +477,6 @@ class BundleWriter:
         table.finish()
 
 
-# -- encodings (pure functions) -------------------------------------------------------------------
-
-
-def encode_header(num_shards: int) -> bytes:
-    """``BundleHeaderProto``: shard count, little-endian (the default, omitted), version 1."""
-    version = _varint_field(1, BUNDLE_VERSION)
-    return _varint_field(1, num_shards) + _bytes_field(3, version)
-
-
-def encode_entry(dtype: int, shape: Sequence[int], *, shard_id: int = 0, offset: int = 0, size: int = 0,
-                 crc32c: int = 0, slices: Sequence[Sequence[slices.Extent]] = ()) -> bytes:
-    """``BundleEntryProto`` as TensorFlow serializes it (fields equal to 0 omitted, shape always present)."""
-    out = bytearray(_varint_field(1, dtype))
-    out += _bytes_field(2, encode_shape(shape), keep_empty=True)
-    out += _varint_field(3, shard_id)
-    out += _varint_field(4, offset)
-    out += _varint_field(5, size)
-    if crc32c:
-        out += b"\x35" + crc32c.to_bytes(4, "little")
-    for extents in slices:
-        out += _bytes_field(7, encode_slice(extents), keep_empty=True)
-    return bytes(out)
-
-
-def encode_shape(shape: Sequence[int]) -> bytes:
-    """``TensorShapeProto`` of a known shape (a 0-size dimension is an empty ``Dim``)."""
-    return b"".join(_bytes_field(2, _varint_field(1, dim), keep_empty=True) for dim in shape)
-
-
-def encode_slice(extents: Sequence[slices.Extent]) -> bytes:
-    """``TensorSliceProto``: a full extent is an empty ``Extent``; ``start`` 0 is omitted."""
-    out = bytearray()
-    for start, length in extents:
-        body = b"" if length == -1 else _varint_field(1, start) + b"\x10" + encode_varint(length)
-        out += _bytes_field(1, body, keep_empty=True)
-    return bytes(out)
-
-
-def encode_strings(values: Sequence[bytes]) -> tuple[int, list[bytes], int]:
-    """A string tensor's stored layout: ``(size, chunks, masked crc)``.
-
-    Varint lengths, the masked CRC32C of the lengths as little-endian uint32 (uint64 beyond
-    4 GiB), then the bytes; the entry CRC runs over the fixed-width lengths, the 4 stored
-    checksum bytes and the strings.
-    """
-    lengths = b"".join(encode_varint(len(v)) for v in values)
-    running = crc.crc32c(b"".join(len(v).to_bytes(4 if len(v) <= 0xFFFFFFFF else 8, "little") for v in values))
-    stored = crc.mask(running).to_bytes(4, "little")
-    running = crc.crc32c(stored, running)
-    for value in values:
-        running = crc.crc32c(value, running)
-    chunks = [lengths, stored, *values]
-    return sum(len(c) for c in chunks), chunks, crc.mask(running)
-
-
-def encode_variants(values: Sequence[bytes]) -> tuple[int, list[bytes], int]:
-    """A variant tensor's stored layout from serialized ``VariantTensorDataProto``s.
-
-    Per element: varint length, the proto, then the masked running CRC32C (over the length as
-    uint64, the proto and the previous stored checksums).
-    """
-    chunks: list[bytes] = []
-    running = 0
-    for body in values:
-        running = crc.crc32c(body, crc.crc32c(len(body).to_bytes(8, "little"), running))
-        stored = crc.mask(running).to_bytes(4, "little")
-        running = crc.crc32c(stored, running)
-        chunks += [encode_varint(len(body)), body, stored]
-    return sum(len(c) for c in chunks), chunks, crc.mask(running)
-
-
-def _varint_field(number: int, value: int) -> bytes:
-    return encode_varint(number << 3) + encode_varint(value) if value else b""
-
-
-def _bytes_field(number: int, body: bytes, *, keep_empty: bool = False) -> bytes:
-    if not body and not keep_empty:
-        return b""
-    return encode_varint(number << 3 | 2) + encode_varint(len(body)) + body
-
-
 def _key(name: str) -> bytes:
     key = name.encode("utf-8", "surrogateescape")
     if key == HEADER_KEY:
@@ -573,8 +497,7 @@ def _encode(array: np.ndarray, kind: dtypes.DType) -> tuple[int, Sequence[BytesL
     import numpy as np
 
     if kind.name == "string":
-        values = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in array.reshape(-1).tolist()]
-        return encode_strings(values)
+        return encode_strings(string_values(array))
     if kind.name == "variant":
         return encode_variants([v.SerializeToString() for v in array.reshape(-1)])
     storage = kind.numpy()

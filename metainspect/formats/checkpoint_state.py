@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 
 from metainspect.errors import CorruptError, NotFoundError
+from metainspect.formats.source import open_source
 from metainspect.proto.checkpoint_state_pb2 import CheckpointState
 
 STATE_FILE = "checkpoint"
@@ -33,13 +34,8 @@ class Latest:
 
 def read_state(path: str) -> CheckpointState:
     """Parse a state file; NotFoundError if absent, CorruptError if it is not a CheckpointState."""
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise NotFoundError(path, "no checkpoint state file") from None
-    except OSError as exc:
-        raise NotFoundError(path, f"cannot read: {exc.strerror or exc}") from None
+    with open_source(path, missing="no checkpoint state file") as source:
+        text = source.read_bytes(0, source.size).decode("utf-8", "surrogateescape")
     try:
         return text_format.Parse(text, CheckpointState())
     except text_format.ParseError as exc:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
 
 from metainspect.errors import CorruptError, WrongKindError
+from metainspect.formats.source import open_source
 from metainspect.formats.table import MAGIC as TABLE_MAGIC
 from metainspect.formats.wire import WireError, iter_fields
 
@@ -21,8 +22,12 @@ if TYPE_CHECKING:
 
 #: protobuf refuses messages of 2 GiB or more
 PROTOBUF_LIMIT = 2**31 - 1
-META_GRAPH, GRAPH_DEF, SAVED_MODEL = "meta_graph", "graph_def", "saved_model"
-_TEXT_FIELDS = {
+GraphKind = Literal["meta_graph", "graph_def", "saved_model"]
+META_GRAPH: Final = "meta_graph"
+GRAPH_DEF: Final = "graph_def"
+SAVED_MODEL: Final = "saved_model"
+Encoding = Literal["binary", "text"]
+_TEXT_FIELDS: dict[str, GraphKind] = {
     "meta_info_def": META_GRAPH, "graph_def": META_GRAPH, "saver_def": META_GRAPH,
     "collection_def": META_GRAPH, "signature_def": META_GRAPH, "asset_file_def": META_GRAPH,
     "object_graph_def": META_GRAPH, "node": GRAPH_DEF, "library": GRAPH_DEF, "versions": GRAPH_DEF,
@@ -37,8 +42,8 @@ class GraphFile:
     """A decoded graph file: every meta graph it holds, with how it was stored."""
 
     path: str
-    kind: str  # META_GRAPH, GRAPH_DEF or SAVED_MODEL
-    encoding: str  # "binary" or "text"
+    kind: GraphKind
+    encoding: Encoding
     meta_graphs: list[MetaGraphDef] = field(default_factory=list)
     saved_model_schema_version: int | None = None
 
@@ -46,13 +51,13 @@ class GraphFile:
 def read_graph_file(path: str | os.PathLike[str]) -> GraphFile:
     """Read and decode ``path``; raise a :class:`MetainspectError` naming what is wrong."""
     path = os.fspath(path)
-    size = os.path.getsize(path)
-    if size > PROTOBUF_LIMIT:
-        raise WrongKindError(
-            path, f"file is {size / 2**30:.1f} GiB; protobuf cannot decode a graph of 2 GiB or more"
-        )
-    with open(path, "rb") as f:
-        data = f.read()
+    with open_source(path) as source:
+        size = source.size
+        if size > PROTOBUF_LIMIT:
+            raise WrongKindError(
+                path, f"file is {size / 2**30:.1f} GiB; protobuf cannot decode a graph of 2 GiB or more"
+            )
+        data = source.read_bytes(0, size)
     if not data:
         raise CorruptError(path, "file is empty")
     if data[-8:] == TABLE_MAGIC:
@@ -103,7 +108,7 @@ def _read_binary(path: str, data: bytes) -> GraphFile:
     return _wrap(path, kind, "binary", message)
 
 
-def sniff_binary(data: bytes) -> str:
+def sniff_binary(data: bytes) -> GraphKind:
     """Tell MetaGraphDef, GraphDef and SavedModel apart from their top-level wire fields.
 
     MetaGraphDef holds fields 1-7, all length-delimited, each singular but 4-6; GraphDef repeats
@@ -147,7 +152,7 @@ def _is_node_def(payload: memoryview) -> bool:
 _LABELS = {META_GRAPH: "MetaGraphDef", GRAPH_DEF: "GraphDef", SAVED_MODEL: "SavedModel"}
 
 
-def _message_class(kind: str) -> type:
+def _message_class(kind: GraphKind) -> type:
     if kind == SAVED_MODEL:
         from metainspect.proto.saved_model_pb2 import SavedModel
 
@@ -161,7 +166,7 @@ def _message_class(kind: str) -> type:
     return MetaGraphDef
 
 
-def _wrap(path: str, kind: str, encoding: str, message) -> GraphFile:  # type: ignore[no-untyped-def]
+def _wrap(path: str, kind: GraphKind, encoding: Encoding, message) -> GraphFile:  # type: ignore[no-untyped-def]
     if kind == SAVED_MODEL:
         if not message.meta_graphs:
             raise CorruptError(path, "SavedModel holds no meta graph")

@@ -11,14 +11,13 @@ and no length read from the file is trusted before it is checked against the buf
 from __future__ import annotations
 
 import bisect
-import contextlib
-import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from metainspect.errors import CorruptError, NotFoundError
+from metainspect.errors import CorruptError, MetainspectError
 from metainspect.formats import crc
+from metainspect.formats.source import ByteSource, MemorySource, open_source
 from metainspect.formats.wire import BytesLike, WireError, read_varint
 
 FOOTER_SIZE = 48
@@ -44,50 +43,35 @@ class BlockHandle:
 def has_magic(path: str | os.PathLike[str]) -> bool:
     """True when the file is at least a footer long and ends with the table magic number."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() < FOOTER_SIZE:
-                return False
-            f.seek(-len(MAGIC), os.SEEK_END)
-            return f.read(len(MAGIC)) == MAGIC
-    except OSError:
+        with open_source(path) as source:
+            size = source.size
+            return size >= FOOTER_SIZE and source.read_bytes(size - len(MAGIC), len(MAGIC)) == MAGIC
+    except (MetainspectError, OSError, ValueError):  # unreadable, or a file that cannot be mapped
         return False
 
 
-def map_file(path: str | os.PathLike[str]) -> mmap.mmap | bytes:
-    """Map a file read-only (an empty file, which cannot be mapped, gives ``b""``)."""
-    try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return b""
-            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except FileNotFoundError:
-        raise NotFoundError(path, "no such file") from None
-    except OSError as exc:
-        raise NotFoundError(path, f"cannot open: {exc.strerror or exc}") from None
-
-
-def release(buf: object) -> None:
-    """Close a mapping from :func:`map_file` unless arrays still reference it (GC frees it then)."""
-    if isinstance(buf, mmap.mmap):
-        with contextlib.suppress(BufferError):
-            buf.close()
-
-
 class Table:
-    """A read-only table over a buffer; iterate it for ``(key, value)`` pairs in key order."""
+    """A read-only table; iterate it for ``(key, value)`` pairs in key order.
 
-    def __init__(self, buf: BytesLike | mmap.mmap, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._buf = memoryview(buf)
-        size = len(self._buf)
+    It reads through a :class:`~metainspect.formats.source.ByteSource` (which it closes in
+    :meth:`close`): the footer, the index block, then data blocks as they are asked for.
+    Bytes given instead of a source are read from memory, named ``path`` in errors.
+    """
+
+    def __init__(self, source: ByteSource | BytesLike, path: str | os.PathLike[str] | None = None) -> None:
+        if not isinstance(source, ByteSource):
+            source = MemorySource(source, os.fspath(path) if path is not None else "<memory>")
+        self._source = source
+        self.path = os.fspath(path) if path is not None else source.name
+        size = source.size
         if size < FOOTER_SIZE:
             raise CorruptError(self.path, f"truncated: {size} bytes, a table needs a {FOOTER_SIZE}-byte footer")
         footer_at = size - FOOTER_SIZE
-        if bytes(self._buf[size - len(MAGIC) :]) != MAGIC:
+        footer = source.read(footer_at, FOOTER_SIZE)
+        if bytes(footer[FOOTER_SIZE - len(MAGIC) :]) != MAGIC:
             raise CorruptError(self.path, "not a TensorFlow checkpoint index/table (bad magic)")
+        footer = footer[: FOOTER_SIZE - len(MAGIC)]
         self._data_end = footer_at
-        footer = self._buf[footer_at : footer_at + FOOTER_SIZE - len(MAGIC)]
         try:
             _, pos = _read_handle(footer, 0)  # the metaindex block is always empty: never read
             index_handle, _ = _read_handle(footer, pos)
@@ -107,19 +91,22 @@ class Table:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Table:
-        """Map ``path`` read-only and open the table in it (call :meth:`close` when done)."""
-        buf = map_file(path)
+        """Open the table in file ``path`` (call :meth:`close` when done)."""
+        source = open_source(path)
         try:
-            return cls(buf, path)
+            return cls(source)
         except BaseException:
-            release(buf)
+            source.close()
             raise
 
     def close(self) -> None:
-        """Release the buffer (a mapping is closed once nothing references it)."""
-        obj = self._buf.obj
-        self._buf.release()
-        release(obj)
+        """Release the source (values still referenced stay valid)."""
+        self._source.close()
+
+    @property
+    def source(self) -> ByteSource:
+        """Where the table's bytes come from."""
+        return self._source
 
     @property
     def file_size(self) -> int:
@@ -132,8 +119,21 @@ class Table:
         return tuple(self._handles)
 
     def __iter__(self) -> Iterator[tuple[bytes, BytesLike]]:
+        if not self._handles:
+            return
+        # one read for every data block (a remote source then makes one request, not one per block)
+        first = min(h.offset for h in self._handles)
+        span = self._source.read(first, max(h.offset + h.size for h in self._handles) + TRAILER_SIZE - first)
         for handle in self._handles:
-            yield from self._block_entries(handle)
+            start = handle.offset - first
+            yield from self._block_entries(handle, span[start : start + handle.size + TRAILER_SIZE])
+
+    def first(self) -> tuple[bytes, BytesLike] | None:
+        """The first entry, reading only the blocks up to it."""
+        for handle in self._handles:
+            for entry in self._block_entries(handle):
+                return entry
+        return None
 
     def block_entries(self, handle: BlockHandle) -> Iterator[tuple[bytes, BytesLike]]:
         """The entries of one data block, after checking its CRC (and decompressing it)."""
@@ -160,26 +160,29 @@ class Table:
                 f"ending at offset {self._data_end}",
             )
 
-    def _read_block(self, handle: BlockHandle) -> memoryview:
-        """Verify a block's trailer CRC and return its (decompressed) contents."""
+    def _read_block(self, handle: BlockHandle, raw: BytesLike | None = None) -> BytesLike:
+        """Verify a block's trailer CRC and return its (decompressed) contents; ``raw`` holds
+        the block and its trailer when they were already read."""
         start, size = handle.offset, handle.size
-        kind = self._buf[start + size]
-        stored = int.from_bytes(self._buf[start + size + 1 : start + size + TRAILER_SIZE], "little")
-        actual = crc.crc32c(self._buf[start : start + size + 1])
+        if raw is None:
+            raw = self._source.read(start, size + TRAILER_SIZE)
+        kind = raw[size]
+        stored = int.from_bytes(raw[size + 1 : size + TRAILER_SIZE], "little")
+        actual = crc.crc32c(raw[: size + 1])
         if crc.unmask(stored) != actual:
             raise CorruptError(
                 self.path,
                 f"block checksum mismatch for the block at offset {start} (size {size}): "
                 f"stored {stored:#010x}, computed {crc.mask(actual):#010x}",
             )
-        contents = self._buf[start : start + size]
+        contents = raw[:size]
         if kind == NO_COMPRESSION:
             return contents
         if kind == SNAPPY:
             return self._decompress(contents, start)
         raise CorruptError(self.path, f"unknown block compression type {kind} at offset {start + size}")
 
-    def _decompress(self, contents: memoryview, start: int) -> memoryview:
+    def _decompress(self, contents: BytesLike, start: int) -> memoryview:
         try:
             expected, _ = read_varint(contents, 0)
         except WireError as exc:
@@ -200,9 +203,9 @@ class Table:
                 self.path, f"snappy-compressed block at offset {start} decompressed to {len(out)} bytes, not {expected}")
         return memoryview(out)
 
-    def _block_entries(self, handle: BlockHandle) -> Iterator[tuple[bytes, BytesLike]]:
+    def _block_entries(self, handle: BlockHandle, raw: BytesLike | None = None) -> Iterator[tuple[bytes, BytesLike]]:
         """Decode a block's entries; values are memoryviews into big blocks, bytes from small ones."""
-        block: BytesLike = self._read_block(handle)
+        block = self._read_block(handle, raw)
         where = handle.offset
         n = len(block)
         if n <= _COPY_BLOCK_LIMIT:  # indexing and slicing bytes is faster than a memoryview

@@ -12,13 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import slices
-from metainspect.formats.bundle import CONSUMER_VERSION, TensorCorruptError, dtype_of, shape_of
+from metainspect.formats.bundle_codec import VERSION, TensorCorruptError, dtype_of, shape_of
+from metainspect.formats.source import ByteSource
 from metainspect.formats.table import Table
 from metainspect.formats.wire import BytesLike, WireError, iter_fields
 from metainspect.proto.saved_tensor_slice_pb2 import SavedTensorSlices
@@ -70,7 +72,7 @@ class V1Checkpoint:
 
     def _read_meta(self, index: int, table: Table) -> None:
         path = table.path
-        first = next(iter(table), None)
+        first = table.first()
         if first is None or first[0] != b"":
             raise CorruptError(path, "no V1 meta record under the empty key")
         try:
@@ -78,7 +80,7 @@ class V1Checkpoint:
         except DecodeError:
             raise CorruptError(path, "bad SavedTensorSlices meta record") from None
         versions = meta.versions
-        if versions.min_consumer > CONSUMER_VERSION or CONSUMER_VERSION in versions.bad_consumers:
+        if versions.min_consumer > VERSION or VERSION in versions.bad_consumers:
             raise WrongKindError(path, f"V1 checkpoint version min_consumer={versions.min_consumer} is too new to read")
         for item in meta.tensor:
             what = f"tensor {item.name!r}"
@@ -118,31 +120,35 @@ class V1Checkpoint:
 
     def read(self, name: str) -> np.ndarray:
         """Decode tensor ``name``, assembling its slices, as a read-only numpy array."""
-        import numpy as np
-
         tensor = self.tensor(name)
-        dtype, shape = tensor.dtype, tensor.shape
-        if dtype.name not in _VALUE_FIELDS:
-            raise CorruptError(self.files[0], f"tensor {name!r}: V1 checkpoints cannot hold {dtype.name}")
-        single = len(tensor.slices) == 1 and slices.is_full(tensor.slices[0][1], shape)
-        out = None if single else np.zeros(shape, dtype=dtype.numpy()) if dtype.is_numeric else np.empty(shape, object)
-        covered = 0
+        parts = self.slice_parts(name)
+        if len(parts) == 1 and slices.is_full(tensor.slices[0][1], tensor.shape):
+            out = parts[0][1]()
+        else:
+            try:
+                if not parts:
+                    raise ValueError(f"slices cover 0 of {math.prod(tensor.shape)} elements")
+                out = slices.assemble(tensor.shape, tensor.dtype.numpy(), parts)
+            except ValueError as exc:
+                raise CorruptError(self.files[0], f"tensor {name!r}: {exc}") from None
+        out.flags.writeable = False
+        return out
+
+    def slice_parts(self, name: str) -> list[tuple[tuple[slice, ...], partial[np.ndarray]]]:
+        """The stored slices of ``name`` for :func:`~metainspect.formats.slices.assemble`: each
+        one's index in the tensor and a reader of its values."""
+        tensor = self.tensor(name)
+        if tensor.dtype.name not in _VALUE_FIELDS:
+            raise CorruptError(self.files[0], f"tensor {name!r}: V1 checkpoints cannot hold {tensor.dtype.name}")
+        parts = []
         for table_index, extents in tensor.slices:
             try:
-                index = slices.bounds(extents, shape)
+                index = slices.bounds(extents, tensor.shape)
             except ValueError as exc:
                 raise CorruptError(self.files[table_index], f"tensor {name!r}: {exc}") from None
             piece_shape = tuple(s.stop - s.start for s in index)
-            piece = self._read_slice(table_index, tensor, extents, piece_shape)
-            if out is None:
-                out = piece
-            else:
-                out[index] = piece
-            covered += piece.size
-        if out is None or covered != out.size:
-            raise CorruptError(self.files[0], f"tensor {name!r}: slices cover {covered} of {math.prod(shape)} elements")
-        out.flags.writeable = False
-        return out
+            parts.append((index, partial(self._read_slice, table_index, tensor, extents, piece_shape)))
+        return parts
 
     def _read_slice(self, table_index: int, tensor: V1Tensor, extents: list[slices.Extent], shape: tuple[int, ...]) -> np.ndarray:
         table = self._tables[table_index]
@@ -158,6 +164,10 @@ class V1Checkpoint:
                 table.path, handle.offset,
                 f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
             ) from None
+
+    def source(self, table_index: int) -> ByteSource:
+        """The bytes of table file ``table_index``."""
+        return self._tables[table_index].source
 
     def close(self) -> None:
         """Release every table file."""
@@ -181,13 +191,13 @@ def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> n
         for number_, wire_type, value in iter_fields(tensor_bytes):
             if number_ != number:
                 continue
-            if isinstance(value, int):  # one fixed32/fixed64 element
-                size = 4 if wire_type == 5 else 8
-                chunks.append(np.frombuffer(value.to_bytes(size, "little"), dtype=component))
-            else:  # packed elements
+            if isinstance(value, memoryview):  # packed
                 if len(value) % component.itemsize:
                     raise ValueError(f"packed {field_name} of {len(value)} bytes")
                 chunks.append(np.frombuffer(value, dtype=component))
+            else:
+                size = 4 if wire_type == 5 else 8
+                chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))
         values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.empty(0, component)
         expected = count * (2 if np_dtype.kind == "c" else 1)
         if values.size != expected:
@@ -213,11 +223,11 @@ def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> n
 def _tensor_proto_bytes(record: BytesLike) -> memoryview:
     """The ``data.data`` TensorProto bytes of a SavedTensorSlices record, without copying."""
     try:
-        for number, _, value in iter_fields(record):
-            if number == _DATA_FIELD and isinstance(value, memoryview):  # length-delimited
-                for inner, _, tensor in iter_fields(value):
-                    if inner == _TENSOR_PROTO_FIELD and isinstance(tensor, memoryview):
-                        return tensor
+        for number, wire_type, value in iter_fields(record):
+            if number == _DATA_FIELD and wire_type == 2:
+                for inner, inner_type, tensor in iter_fields(value):  # type: ignore[arg-type]
+                    if inner == _TENSOR_PROTO_FIELD and inner_type == 2:
+                        return tensor  # type: ignore[return-value]
     except WireError as exc:
         raise ValueError(str(exc)) from None
     raise ValueError("record has no tensor data")

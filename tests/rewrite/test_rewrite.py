@@ -23,13 +23,13 @@ from metainspect.formats.bundle import Bundle
 from metainspect.formats.slices import encode_slice_key
 from metainspect.rewrite import (
     RewriteOptions,
-    _has_checkpoint_values,
     parse_cast,
     parse_size,
     plan_rewrite,
     rewrite_checkpoint,
     rewrite_object_graph,
 )
+from metainspect.rewrite.plan import _has_checkpoint_values
 
 from helpers.bundle import string_bytes, write_big_endian_dtypes, write_bundle
 from helpers.cli import Cli

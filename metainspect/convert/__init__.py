@@ -45,6 +45,8 @@ from metainspect.rewrite import RewriteOptions, _drops, _renames, parse_cast
 FORMATS = ("safetensors", "npz", "checkpoint")
 #: file names used when the output names a directory
 DIRECTORY_NAMES = {"safetensors": "model.safetensors", "npz": "model.npz", "checkpoint": "model.ckpt"}
+#: source formats that are TensorFlow checkpoints
+_CHECKPOINT_FORMATS = ("v1", "v2")
 #: why the TF2 object graph is not in a safetensors or npz output
 OBJECT_GRAPH_LEFT_OUT = "object graph"
 
@@ -185,8 +187,10 @@ class _Layout:
     target: str | None
 
 
-def output_format(output: str | None, to: str | None) -> str:
-    """The format ``to`` names, else the one ``output``'s name implies."""
+def output_format(output: str | None, to: str | None, source_format: str) -> str:
+    """The format ``to`` names, else the one ``output``'s name implies: ``*.safetensors``,
+    ``*.npz``; any other name is a checkpoint, except that a directory receiving a TensorFlow
+    checkpoint gets safetensors (Hugging Face's layout)."""
     if to is not None:
         if to not in FORMATS:
             raise MetainspectError(None, f"unknown output format {to!r}; choose one of {', '.join(FORMATS)}")
@@ -196,7 +200,12 @@ def output_format(output: str | None, to: str | None) -> str:
     for fmt, suffix in (("safetensors", ".safetensors"), ("npz", ".npz")):
         if output.endswith(suffix):
             return fmt
-    return "checkpoint"
+    if source_format not in _CHECKPOINT_FORMATS:
+        return "checkpoint"
+    if os.path.isdir(output) or output.endswith(("/", os.sep)):
+        return "safetensors"
+    raise MetainspectError(output, "the output's name does not tell its format: name it *.safetensors or *.npz "
+                                   "(or a directory), or give the format")
 
 
 def plan_conversion(source: str, output: str | None, options: ConvertOptions = ConvertOptions()) -> ConvertPlan:
@@ -225,8 +234,8 @@ def convert(source: str, output: str, options: ConvertOptions = ConvertOptions()
 
 
 def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[ConvertPlan, _Layout]:
-    fmt = output_format(output, options.to)
-    if fmt == "checkpoint" and source.format in ("v1", "v2"):
+    fmt = output_format(output, options.to, source.format)
+    if fmt == "checkpoint" and source.format in _CHECKPOINT_FORMATS:
         raise MetainspectError(output, "names a TensorFlow checkpoint, and the input is one already: rewrite "
                                        "turns one TensorFlow checkpoint into another; name a .safetensors or "
                                        ".npz output here")

@@ -305,6 +305,9 @@ def _select(source: Source, options: ConvertOptions) -> tuple[_Selection, list[s
         new_names = _renames(kept, [n for n in names if n in dropped], options.renames)
     except MetainspectError as exc:
         raise MetainspectError(exc.path or source.path, exc.message) from None
+    if not names:
+        raise MetainspectError(source.path, "holds no tensor to convert" + (
+            f" (only {OBJECT_GRAPH_KEY}, TensorFlow's bookkeeping)" if source.tensors else ""))
     notes = []
     if len(names) != len(source.tensors):
         dropped[OBJECT_GRAPH_KEY] = OBJECT_GRAPH_LEFT_OUT

@@ -29,8 +29,9 @@ numpy dtype of what ``tf.train.load_variable`` returns for each variable.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import ml_dtypes
 import numpy as np

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ from metainspect.cli.rewrite_command import _Progress
 if TYPE_CHECKING:
     from metainspect.convert import ConvertPlan, TensorConversion
 
-ListOpt = Optional[list[str]]
+ListOpt = list[str] | None
 
 
 @app.command("convert")
@@ -29,7 +29,7 @@ def convert(
         "--output", "-o", metavar="OUT", show_default=False,
         help="OUT.safetensors, OUT.npz, or a checkpoint prefix. A directory gets model.safetensors "
              "(from a TF checkpoint) or model.ckpt + a checkpoint state file. Must not exist.")],
-    to: Annotated[Optional[str], typer.Option(
+    to: Annotated[str | None, typer.Option(
         "--to", metavar="FMT", show_default=False,
         help="Output format when OUT's name does not tell: safetensors, npz or checkpoint.")] = None,
     drop_optimizer: Annotated[bool, typer.Option(
@@ -44,10 +44,10 @@ def convert(
     rename: Annotated[ListOpt, typer.Option(
         "--rename", metavar="OLD=NEW", show_default=False,
         help="Rename a scope (bert=encoder) or by regex (re:PATTERN=REPL). Repeatable; first match wins.")] = None,
-    cast: Annotated[Optional[str], typer.Option(
+    cast: Annotated[str | None, typer.Option(
         "--cast", metavar="SRC:DST", show_default=False,
         help="Cast every SRC tensor to DST, both floating types: float32:bfloat16.")] = None,
-    max_shard_size: Annotated[Optional[str], typer.Option(
+    max_shard_size: Annotated[str | None, typer.Option(
         "--max-shard-size", metavar="SIZE", show_default=False,
         help="safetensors: Hugging Face shards of at most SIZE (model-00001-of-0000N.safetensors + "
              "index.json); checkpoint: data shards. 512M, 2G (binary units) or bytes.")] = None,
@@ -93,7 +93,8 @@ def convert(
 
     Exit codes: 0 written (or planned), 2 refused or unusable input.
     """
-    from metainspect.convert import ConvertOptions, convert as run_conversion, plan_conversion
+    from metainspect.convert import ConvertOptions, plan_conversion
+    from metainspect.convert import convert as run_conversion
     from metainspect.errors import MetainspectError
     from metainspect.rewrite import parse_size
 

@@ -24,6 +24,8 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from google.protobuf import text_format
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
@@ -31,7 +33,13 @@ from metainspect.checkpoint.renames import Rename
 from metainspect.convert import npz, safetensors
 from metainspect.convert.sources import Source, SourceTensor, open_source
 from metainspect.convert.writers import (
-    Item, ProgressCallback, SafetensorsFile, index_document, string_width, write_checkpoint, write_npz,
+    Item,
+    ProgressCallback,
+    SafetensorsFile,
+    index_document,
+    string_width,
+    write_checkpoint,
+    write_npz,
     write_safetensors,
 )
 from metainspect.errors import MetainspectError, WrongKindError
@@ -40,6 +48,9 @@ from metainspect.formats.bundle import data_file_name
 from metainspect.formats.bundle_writer import encode_strings, starts_new_shard
 from metainspect.formats.checkpoint_state import STATE_FILE
 from metainspect.rewrite import RewriteOptions, _drops, _renames, parse_cast
+
+if TYPE_CHECKING:
+    from metainspect.proto.checkpoint_state_pb2 import CheckpointState
 
 #: output formats, as ``--to`` names them
 FORMATS = ("safetensors", "npz", "checkpoint")
@@ -359,7 +370,7 @@ def _stored_dtype(item: Item, fmt: str) -> str:
     if fmt == "safetensors":
         return safetensors.DTYPES[item.new_dtype.name]
     if fmt == "npz":
-        return npz.storage_dtype(item.new_dtype, item.width).str
+        return str(npz.storage_dtype(item.new_dtype, item.width).str)
     return item.new_dtype.name
 
 
@@ -430,7 +441,7 @@ def _destination(output: str | None, fmt: str, items: list[Item], metadata: dict
     return layout, files, placed
 
 
-def _state(basename: str) -> object:
+def _state(basename: str) -> CheckpointState:
     from metainspect.proto.checkpoint_state_pb2 import CheckpointState
 
     return CheckpointState(model_checkpoint_path=basename, all_model_checkpoint_paths=[basename])

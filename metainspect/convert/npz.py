@@ -51,7 +51,8 @@ def storage_dtype(dtype: dtypes.DType, strings_width: int = 0) -> np.dtype:
     storage = dtype.numpy()
     if storage.kind == "V" or dtype.numpy_name.startswith("ml_dtypes."):
         return np.dtype(f"V{storage.itemsize}")
-    return storage.newbyteorder("<")
+    little: np.dtype = storage.newbyteorder("<")
+    return little
 
 
 def tf_dtype(storage: np.dtype, declared: str | None) -> dtypes.DType | None:
@@ -67,10 +68,10 @@ def tf_dtype(storage: np.dtype, declared: str | None) -> dtypes.DType | None:
         return dtypes.BY_NAME["string"]
     if storage.kind == "V" and storage.itemsize == 2 and storage.fields is None:
         return dtypes.BY_NAME["bfloat16"]  # what numpy.save writes for ml_dtypes.bfloat16 (jax, TF)
-    kind = dtypes.BY_NAME.get(storage.newbyteorder("=").name)
-    if kind is None or not kind.is_numeric or kind.numpy_name != kind.name:
+    found = dtypes.BY_NAME.get(storage.newbyteorder("=").name)
+    if found is None or not found.is_numeric or found.numpy_name != found.name:
         return None
-    return kind
+    return found
 
 
 def _compatible(kind: dtypes.DType, storage: np.dtype) -> bool:
@@ -91,7 +92,7 @@ class NpzWriter:
         self.path = path
         self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True)
 
-    def add(self, name: str, storage: np.dtype, shape: tuple[int, ...], chunks: Iterable[object]) -> int:
+    def add(self, name: str, storage: np.dtype, shape: tuple[int, ...], chunks: Iterable[memoryview | bytes]) -> int:
         """Add member ``name`` from its C-order data ``chunks``; return the data bytes written."""
         import numpy as np
 
@@ -105,8 +106,8 @@ class NpzWriter:
             except ValueError:  # a header beyond 64 KiB (a very high rank): version 2.0
                 np.lib.format.write_array_header_2_0(member, header)
             for chunk in chunks:
-                member.write(chunk)  # type: ignore[arg-type]
-                written += len(chunk)  # type: ignore[arg-type]
+                member.write(chunk)
+                written += len(chunk)
         needed = math.prod(shape) * storage.itemsize
         if written != needed:
             raise ValueError(f"npz member {name!r}: {written} bytes written, shape {list(shape)} needs {needed}")
@@ -117,7 +118,7 @@ class NpzWriter:
         import numpy as np
 
         text = np.array(json.dumps(metadata, ensure_ascii=False, sort_keys=True))
-        self.add(METADATA_KEY, text.dtype, (), [memoryview(text.tobytes())])
+        self.add(METADATA_KEY, text.dtype, (), [text.tobytes()])
 
     def close(self) -> None:
         self._zip.close()
@@ -248,10 +249,10 @@ class NpzArchive:
         import numpy as np
 
         data = b"".join(self.chunks(member))
-        array = np.frombuffer(data, dtype=member.storage)
-        if member.fortran_order:
-            return array.reshape(member.shape[::-1]).transpose()
-        return array.reshape(member.shape)
+        array: np.ndarray = np.frombuffer(data, dtype=member.storage)
+        shaped: np.ndarray = array.reshape(member.shape[::-1]).transpose() if member.fortran_order \
+            else array.reshape(member.shape)
+        return shaped
 
     def close(self) -> None:
         self._zip.close()

@@ -15,6 +15,7 @@ shape and byte range are checked against each other and against the file.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -117,7 +118,7 @@ def read_header(path: str) -> Header:
             raise CorruptError(path, f"tensor {entry.name!r}: bytes {entry.begin}..{entry.end} of the data lie "
                                      f"past the end of the file ({data_size} bytes of data)")
     ordered = sorted(entries, key=lambda e: (e.begin, e.end))
-    for previous, entry in zip(ordered, ordered[1:]):
+    for previous, entry in itertools.pairwise(ordered):
         if entry.begin < previous.end:
             raise CorruptError(path, f"tensor {entry.name!r}: bytes {entry.begin}..{entry.end} overlap "
                                      f"tensor {previous.name!r} ({previous.begin}..{previous.end})")

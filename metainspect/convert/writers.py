@@ -225,7 +225,7 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
                     if lost:
                         warnings.append(f"{item.new_name}: {lost} string(s) end in NUL bytes, which fixed-width "
                                         "numpy bytes drop")
-                    report.wrote(writer.add(item.new_name, storage, item.tensor.shape, [memoryview(values)]))
+                    report.wrote(writer.add(item.new_name, storage, item.tensor.shape, [values.data]))
                     continue
                 chunks, big_endian = source.chunks(item.tensor, buffer)
                 counted = _counting(overflows.converted(item, chunks, big_endian), report)

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from metainspect.errors import CorruptError, MetainspectError, NotFoundError as _Missing
+from metainspect.errors import CorruptError, MetainspectError
+from metainspect.errors import NotFoundError as _Missing
 
 
 class OpError(Exception):

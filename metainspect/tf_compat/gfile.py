@@ -30,7 +30,8 @@ class GFile:
     def __init__(self, name: str | os.PathLike[str], mode: str = "r") -> None:
         path = _local(name)
         try:
-            self._file: IO[Any] = open(path, mode, encoding=None if "b" in mode else "utf-8")
+            # the GFile owns the file, as TensorFlow's does: closed by close() or the with block
+            self._file: IO[Any] = open(path, mode, encoding=None if "b" in mode else "utf-8")  # noqa: SIM115
         except FileNotFoundError:
             raise errors.NotFoundError(f"{path}; No such file or directory") from None
         self.name = path
@@ -52,6 +53,6 @@ class GFile:
         self._file.close()
 
 
-def Exists(path: str | os.PathLike[str]) -> bool:  # noqa: N802 (tf.compat.v1.gfile's name)
+def Exists(path: str | os.PathLike[str]) -> bool:
     """``tf.compat.v1.gfile.Exists``."""
     return exists(path)

@@ -105,7 +105,7 @@ def load_checkpoint(ckpt_dir_or_file: str | os.PathLike[str]) -> CheckpointReade
     return reader
 
 
-def NewCheckpointReader(filepattern: str | os.PathLike[str]) -> CheckpointReader:  # noqa: N802 (TF's name)
+def NewCheckpointReader(filepattern: str | os.PathLike[str]) -> CheckpointReader:
     """``tf.compat.v1.train.NewCheckpointReader``: the same reader as :func:`load_checkpoint`."""
     return load_checkpoint(filepattern)
 
@@ -147,7 +147,8 @@ def get_checkpoint_state(checkpoint_dir: str | os.PathLike[str],
 def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None) -> str | None:
     """The latest checkpoint prefix the directory's state file names, or None. A path recorded
     on another machine is found beside the state file too."""
-    from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint as latest
+    from metainspect.formats.checkpoint_state import STATE_FILE
+    from metainspect.formats.checkpoint_state import latest_checkpoint as latest
 
     directory = os.fspath(checkpoint_dir)
     if not os.path.isfile(os.path.join(directory, latest_filename or STATE_FILE)):

@@ -107,7 +107,7 @@ class NpzWriter:
                 np.lib.format.write_array_header_2_0(member, header)
             for chunk in chunks:
                 member.write(chunk)
-                written += len(chunk)
+                written += memoryview(chunk).nbytes
         needed = math.prod(shape) * storage.itemsize
         if written != needed:
             raise ValueError(f"npz member {name!r}: {written} bytes written, shape {list(shape)} needs {needed}")

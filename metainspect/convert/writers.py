@@ -216,6 +216,8 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
     with atomic.replacing(path, sync=sync) as temp:
         writer = npz.NpzWriter(temp)
         try:
+            import numpy as np
+
             for item in items:
                 storage = npz.storage_dtype(item.new_dtype, item.width)
                 if item.new_dtype.name == "string":
@@ -225,7 +227,7 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
                     if lost:
                         warnings.append(f"{item.new_name}: {lost} string(s) end in NUL bytes, which fixed-width "
                                         "numpy bytes drop")
-                    report.wrote(writer.add(item.new_name, storage, item.tensor.shape, [values.data]))
+                    report.wrote(writer.add(item.new_name, storage, item.tensor.shape, [values.reshape(-1).view(np.uint8).data]))
                     continue
                 chunks, big_endian = source.chunks(item.tensor, buffer)
                 counted = _counting(overflows.converted(item, chunks, big_endian), report)
@@ -240,7 +242,7 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
 def _counting(chunks: Iterable[memoryview | bytes], report: _Progress) -> Iterator[memoryview | bytes]:
     for chunk in chunks:
         yield chunk
-        report.wrote(len(chunk))
+        report.wrote(memoryview(chunk).nbytes)
 
 
 def string_width(values: np.ndarray) -> int:

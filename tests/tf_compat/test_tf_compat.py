@@ -74,7 +74,7 @@ def test_errors_are_tensorflows(tmp_path: Path) -> None:
     with pytest.raises(errors.NotFoundError):
         train.load_checkpoint(tmp_path / "missing")
     (tmp_path / "x.index").write_bytes(b"garbage" * 10)
-    with pytest.raises(errors.DataLossError, match="x.index"):
+    with pytest.raises(errors.DataLossError, match=r"x\.index"):
         train.load_checkpoint(tmp_path / "x")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -132,19 +133,20 @@ def convert(
 
 
 def _print(plan: ConvertPlan, every: bool) -> None:
-    rows = [t for t in plan.tensors if every or t.dropped or t.new_name != t.name or t.new_dtype != t.dtype]
+    """--plan: every tensor's fate; otherwise the renamed and cast tensors and a count of the rest."""
+    rows = [t for t in plan.tensors if every or (not t.dropped and (t.new_name != t.name or t.new_dtype != t.dtype))]
     if rows:
         emit_table(["tensor", "dtype", "shape", "becomes", "size"], (_row(t) for t in rows), right=["size"])
     lines = [
         f"input:  {plan.source} ({plan.source_format}): {len(plan.tensors)} tensors, {format_bytes(plan.input_bytes)}",
-        f"output: {plan.output} ({plan.format}, {len(plan.files)} file(s)): {len(plan.kept)} tensors, "
-        f"{format_bytes(plan.output_bytes)}  [{len(plan.dropped)} left out]",
+        f"output: {plan.output} ({plan.format}): {len(plan.kept)} tensors, {format_bytes(plan.output_bytes)}",
     ]
+    reasons = Counter(t.dropped_by for t in plan.dropped)
+    if reasons:
+        lines.append("left out: " + ", ".join(f"{count} ({why})" for why, count in sorted(reasons.items(), key=str)))
     lines += [f"warning: {w}" for w in plan.warnings]
-    if plan.written:
-        lines += [f"wrote {path}" for path in plan.files]
-    else:
-        lines += [f"would write {path}" for path in plan.files]
+    lines += [f"{'wrote' if plan.written else 'would write'} {path}" for path in plan.files]
+    if not plan.written:
         lines.append("plan only: nothing written")
     emit_lines(lines)
 

@@ -37,11 +37,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    NO_TF_MESSAGE, BenchError, Row, add_common_args, child_json, find_tf_python, fmt, load_average,
-    metainspect_command, peak_rss_kib, print_header, print_table, ratio_row, summarize, tf_env, tf_version,
+    NO_TF_MESSAGE, BenchError, Row, add_common_args, find_tf_python, fmt, load_average,
+    metainspect_command, peak_rss_kib, print_header, print_table, ratio_row, tf_env, tf_version,
     workdir,
 )
-from rewrite import ensure_input  # the same input as the rewrite bench
+from rewrite import ensure_input, measure, remove_output  # the rewrite bench's input and timing loop
 
 RATIO_TARGET = 2.0
 RSS_TARGET_MB = 200.0
@@ -88,33 +88,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def remove(path: str) -> None:
-    """Delete an earlier output and let the file system settle before the next timed run."""
-    if os.path.exists(path):
-        os.unlink(path)
-    os.sync()
-
-
-Sides = dict[str, tuple[list[str], dict[str, str] | None, str]]
-
-
-def measure(sides: Sides, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """Loop and whole-process seconds per side (best/median of K after one warm-up), plus bytes."""
-    results: dict[str, dict[str, float]] = {}
-    for side, (cmd, env, out) in sides.items():
-        remove(out)
-        warm, _ = child_json(cmd, env)
-        loops, processes = [], []
-        for _ in range(args.repeat):
-            remove(out)
-            report, elapsed = child_json(cmd, env)
-            loops.append(report["loop"])
-            processes.append(elapsed)
-        results[side] = {"loop": summarize(loops, args.stat), "process": summarize(processes, args.stat),
-                         "bytes": warm["bytes"], "tensors": warm["tensors"]}
-    return results
-
-
 def same_tensors(ours: str, theirs: str) -> bool:
     """Whether two safetensors files hold the same tensors (names, dtypes, shapes, bytes)."""
     from metainspect.convert.safetensors import read_header
@@ -143,19 +116,19 @@ def main() -> None:
     print_header("convert bench (issue #13)", tf_python, tf_version(tf_python), ours_desc, args.repeat, args.stat)
     with workdir(args.keep, "metainspect-bench-convert-") as work:
         source, largest = ensure_input(work, args.big_mib)
-        out, tf_out = str(work / "ours.safetensors"), str(work / "tf.safetensors")
-        sides = {mode: ([sys.executable, "-c", OURS, source, out, mode, DROP], None, out)
-                 for mode in ("no-sync", "durable")}
+        prefix = str(work / "out" / "model")  # both outputs are PREFIX.*: removed before every run
+        out, tf_out = prefix + ".safetensors", prefix + ".tf.safetensors"
+        os.makedirs(os.path.dirname(prefix), exist_ok=True)
+        sides = {mode: ([sys.executable, "-c", OURS, source, out, mode, DROP], None) for mode in ("no-sync", "durable")}
         if tf_python:
-            sides["tf"] = ([tf_python, "-c", TF_SAVE, source, tf_out], tf_env(), tf_out)
+            sides["tf"] = ([tf_python, "-c", TF_SAVE, source, tf_out], tf_env())
         try:
-            timed = measure(sides, args)
-            remove(out)
+            timed = measure(sides, prefix, args)
+            remove_output(prefix)
             rss_kib, floor_kib = peak_rss_kib([*ours, "convert", source, "-o", out, "--drop", DROP])
             tf_rss_kib = peak_rss_kib([tf_python, "-c", TF_SAVE, source, tf_out], tf_env())[0] if tf_python else None
             same = same_tensors(out, tf_out) if tf_python else None
-            remove(out)
-            remove(tf_out)
+            remove_output(prefix)
         except BenchError as exc:
             print(f"FAIL: bench could not run: {exc}")
             return

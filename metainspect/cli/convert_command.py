@@ -112,7 +112,7 @@ def convert(
                                      "or a byte count") from None
     options = ConvertOptions(
         to=to, renames=tuple(rename or ()), drop=tuple(drop or ()), keep=tuple(keep or ()),
-        drop_optimizer=drop_optimizer, cast=cast, max_shard_size=shard_size, metadata=tuple(entries),
+        drop_optimizer=drop_optimizer, cast=cast, shard_size=shard_size, metadata=tuple(entries),
         verify=not no_verify, sync=not no_sync,
     )
     if plan:

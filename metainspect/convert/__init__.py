@@ -63,36 +63,15 @@ OBJECT_GRAPH_LEFT_OUT = "object graph"
 
 
 @dataclass(frozen=True)
-class ConvertOptions:
-    """What to convert and how. Patterns are regular expressions searched in the input's names."""
+class ConvertOptions(RewriteOptions):
+    """``rewrite``'s options (``renames``, ``drop``, ``keep``, ``drop_optimizer``, ``cast``,
+    ``verify``, ``sync``; ``shard_size``: Hugging Face shards of at most this many bytes for
+    safetensors, data shards for a checkpoint), plus the output format and metadata."""
 
     #: the output format (:data:`FORMATS`); None: from the output's name
     to: str | None = None
-    #: ``OLD=NEW`` scope renames and ``re:PATTERN=REPLACEMENT`` rules (first match wins)
-    renames: tuple[str | Rename, ...] = ()
-    #: drop tensors matching any of these
-    drop: tuple[str, ...] = ()
-    #: keep only tensors matching one of these (then ``drop`` applies to what is kept)
-    keep: tuple[str, ...] = ()
-    #: drop optimizer state (slots, moments, optimizer step); model and bookkeeping stay
-    drop_optimizer: bool = False
-    #: ``"SRC:DST"`` between floating types, e.g. ``"float32:bfloat16"``
-    cast: str | None = None
-    #: safetensors: Hugging Face shards of at most this many bytes; checkpoint: data shards
-    max_shard_size: int | None = None
     #: extra ``(key, value)`` entries for the output's metadata (safetensors, npz)
     metadata: tuple[tuple[str, str], ...] = ()
-    #: check every stored CRC32C on the way
-    verify: bool = True
-    #: fsync the output before it takes its final names
-    sync: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("renames", "drop", "keep"):
-            value = getattr(self, name)
-            if isinstance(value, (str, Rename)):
-                value = (value,)
-            object.__setattr__(self, name, tuple(value))
 
 
 @dataclass(frozen=True)
@@ -266,7 +245,7 @@ def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[
     source.check([t for t in source.tensors if t.name in decided])
     items = [Item(t, *decided[t.name][:2], _output_size(source, t, *decided[t.name][1:], fmt), decided[t.name][2])
              for t in source.tensors if t.name in decided]
-    if options.max_shard_size is not None and fmt == "npz":
+    if options.shard_size is not None and fmt == "npz":
         raise MetainspectError(output, "an npz archive is one file; a maximum shard size applies to "
                                        "safetensors and checkpoint outputs")
     metadata = _metadata(source, selected, items, options, fmt)
@@ -285,7 +264,7 @@ def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[
     plan = ConvertPlan(
         source=source.path, source_format=source.format, output=output, format=fmt, tensors=tuple(rows),
         metadata=metadata if fmt != "checkpoint" else None, files=tuple(files),
-        max_shard_size=options.max_shard_size, verify=options.verify, sync=options.sync,
+        max_shard_size=options.shard_size, verify=options.verify, sync=options.sync,
         notes=source.notes + tuple(notes),
     )
     return plan, layout
@@ -306,10 +285,8 @@ def _select(source: Source, options: ConvertOptions) -> tuple[_Selection, list[s
     """``rewrite``'s selection and renaming rules, applied to the source's names."""
     names = [t.name for t in source.tensors if t.name != OBJECT_GRAPH_KEY]
     roles = {t.name: t.role for t in source.tensors}
-    rules = RewriteOptions(renames=options.renames, drop=options.drop, keep=options.keep,
-                           drop_optimizer=options.drop_optimizer)
     try:
-        dropped = _drops(names, roles, rules)
+        dropped = _drops(names, roles, options)
         kept = [n for n in names if n not in dropped]
         if names and not kept:
             raise MetainspectError(None, "every tensor would be dropped; nothing would be left to write")
@@ -406,7 +383,7 @@ def _destination(output: str | None, fmt: str, items: list[Item], metadata: dict
     target = os.path.join(output, DIRECTORY_NAMES[fmt]) if is_directory else output
     placed: dict[str, str] = {}
     if fmt == "safetensors":
-        groups = _shards([(i.new_name, i.nbytes) for i in items], options.max_shard_size)
+        groups = _shards([(i.new_name, i.nbytes) for i in items], options.shard_size)
         base = target[: -len(".safetensors")] if target.endswith(".safetensors") else target
         by_name = {i.new_name: i for i in items}
         for number, names in enumerate(groups, 1):
@@ -427,7 +404,7 @@ def _destination(output: str | None, fmt: str, items: list[Item], metadata: dict
         prefix = target[: -len(".index")] if target.endswith(".index") else target
         layout.target = prefix
         ordered = sorted(items, key=lambda i: i.new_name.encode("utf-8", "surrogateescape"))
-        groups = _shards([(i.new_name, i.nbytes) for i in ordered], options.max_shard_size)
+        groups = _shards([(i.new_name, i.nbytes) for i in ordered], options.shard_size)
         data = [data_file_name(prefix, n, len(groups)) for n in range(len(groups))]
         placed = {name: data[n] for n, names in enumerate(groups) for name in names}
         files = [*data, prefix + ".index"]
@@ -474,7 +451,7 @@ def _write(source: Source, plan: ConvertPlan, layout: _Layout, options: ConvertO
     if plan.format == "npz":
         return write_npz(source, layout.items, layout.target, plan.metadata or {}, sync=options.sync,
                          progress=progress)
-    return write_checkpoint(source, layout.items, layout.target, layout.extra, shard_size=options.max_shard_size,
+    return write_checkpoint(source, layout.items, layout.target, layout.extra, shard_size=options.shard_size,
                             sync=options.sync, progress=progress)
 
 

@@ -131,7 +131,7 @@ def test_big_endian_checkpoint(tmp_path: Path) -> None:
 
 def test_hugging_face_shards(tmp_path: Path) -> None:
     plan = convert(str(SAMPLES / "convert" / "t5"), str(tmp_path / "model.safetensors"),
-                   ConvertOptions(max_shard_size=4096, drop_optimizer=True))
+                   ConvertOptions(shard_size=4096, drop_optimizer=True))
     index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
     shards = sorted(p.name for p in tmp_path.glob("model-*.safetensors"))
     assert len(shards) > 1 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
@@ -192,7 +192,7 @@ def test_json_after_writing(tmp_path: Path, cli: Any) -> None:
 
 
 def test_planning_matches_writing(tmp_path: Path) -> None:
-    options = ConvertOptions(drop_optimizer=True, max_shard_size=2048)
+    options = ConvertOptions(drop_optimizer=True, shard_size=2048)
     planned = plan_conversion(str(SAMPLES / "convert" / "t5"), str(tmp_path / "m.safetensors"), options)
     done = convert(str(SAMPLES / "convert" / "t5"), str(tmp_path / "m.safetensors"), options)
     assert planned.tensors == done.tensors and planned.files == done.files and planned.metadata == done.metadata

@@ -47,10 +47,10 @@ def test_round_trip(sample: str, tmp_path: Path) -> None:
 
 
 def test_sharded_safetensors_to_sharded_checkpoint(tmp_path: Path) -> None:
-    convert(str(SAMPLES / "convert" / "t5"), str(tmp_path / "st") + "/", ConvertOptions(max_shard_size=3000))
+    convert(str(SAMPLES / "convert" / "t5"), str(tmp_path / "st") + "/", ConvertOptions(shard_size=3000))
     index = tmp_path / "st" / "model.safetensors.index.json"
     assert index.exists()
-    plan = convert(str(index), str(tmp_path / "ck") + "/", ConvertOptions(to="checkpoint", max_shard_size=10000))
+    plan = convert(str(index), str(tmp_path / "ck") + "/", ConvertOptions(to="checkpoint", shard_size=10000))
     data = sorted(p.name for p in (tmp_path / "ck").glob("model.ckpt.data-*"))
     assert len(data) > 1 and [f for f in plan.files if ".data-" in f] == [str(tmp_path / "ck" / d) for d in data]
     assert (tmp_path / "ck" / "checkpoint").read_text() == ('model_checkpoint_path: "model.ckpt"\n'

@@ -107,10 +107,10 @@ def test_safetensors_back_to_a_checkpoint_tensorflow_reads(tf: Any, tmp_path: Pa
 
 @pytest.mark.parametrize("sample", ["convert/bert", "convert/t5", "ckpt_partitioned", "mlp"])
 def test_round_trips_tensorflow_reads(tf: Any, sample: str, tmp_path: Path) -> None:
-    convert(str(SAMPLES / sample), str(tmp_path / "m.safetensors"), ConvertOptions(max_shard_size=4096))
+    convert(str(SAMPLES / sample), str(tmp_path / "m.safetensors"), ConvertOptions(shard_size=4096))
     source = tmp_path / "m.safetensors.index.json"
     convert(str(source if source.exists() else tmp_path / "m.safetensors"), str(tmp_path / "ck") + "/",
-            ConvertOptions(to="checkpoint", max_shard_size=8192))
+            ConvertOptions(to="checkpoint", shard_size=8192))
     back = _tf_bytes(tf, tf.train.latest_checkpoint(str(tmp_path / "ck")))
     original = _tf_bytes(tf, tf.train.latest_checkpoint(str(SAMPLES / sample)))
     assert back == original

@@ -30,6 +30,7 @@ from google.protobuf import text_format
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.renames import Rename
+from metainspect.checkpoint.selection import SelectionError, select
 from metainspect.convert import npz, safetensors
 from metainspect.convert.sources import Source, SourceTensor, open_source
 from metainspect.convert.writers import (
@@ -47,7 +48,7 @@ from metainspect.formats import dtypes
 from metainspect.formats.bundle import data_file_name
 from metainspect.formats.bundle_writer import encode_strings, starts_new_shard
 from metainspect.formats.checkpoint_state import STATE_FILE
-from metainspect.rewrite import RewriteOptions, _drops, _renames, parse_cast
+from metainspect.rewrite import RewriteOptions, parse_cast
 
 if TYPE_CHECKING:
     from metainspect.proto.checkpoint_state_pb2 import CheckpointState
@@ -286,13 +287,12 @@ def _select(source: Source, options: ConvertOptions) -> tuple[_Selection, list[s
     names = [t.name for t in source.tensors if t.name != OBJECT_GRAPH_KEY]
     roles = {t.name: t.role for t in source.tensors}
     try:
-        dropped = _drops(names, roles, options)
-        kept = [n for n in names if n not in dropped]
-        if names and not kept:
-            raise MetainspectError(None, "every tensor would be dropped; nothing would be left to write")
-        new_names = _renames(kept, [n for n in names if n in dropped], options.renames)
-    except MetainspectError as exc:
-        raise MetainspectError(exc.path or source.path, exc.message) from None
+        chosen = select(names, roles, keep=options.keep, drop=options.drop, drop_optimizer=options.drop_optimizer,
+                        renames=options.renames)
+    except SelectionError as exc:
+        raise MetainspectError(source.path, exc.message) from None
+    new_names = {s.name: s.new_name for s in chosen if s.new_name is not None}
+    dropped = {s.name: s.dropped_by.text for s in chosen if s.dropped_by is not None}
     if not names:
         raise MetainspectError(source.path, "holds no tensor to convert" + (
             f" (only {OBJECT_GRAPH_KEY}, TensorFlow's bookkeeping)" if source.tensors else ""))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from metainspect.errors import CorruptError, NotFoundError, WrongKindError
 from metainspect.formats import dtypes
+from metainspect.formats.wire import BytesLike
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,7 +93,7 @@ class NpzWriter:
         self.path = path
         self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True)
 
-    def add(self, name: str, storage: np.dtype, shape: tuple[int, ...], chunks: Iterable[memoryview | bytes]) -> int:
+    def add(self, name: str, storage: np.dtype, shape: tuple[int, ...], chunks: Iterable[BytesLike]) -> int:
         """Add member ``name`` from its C-order data ``chunks``; return the data bytes written."""
         import numpy as np
 

@@ -6,8 +6,8 @@ shape, stored bytes, role) and gives a tensor's bytes in the cheapest way its la
 - :meth:`Source.runs`: byte ranges of the input files that already are the tensor's
   little-endian C-order bytes (a whole tensor, or the slices of a variable partitioned along
   its first dimension), for the kernel to copy, each with the CRC32C TensorFlow stored for it;
-- :meth:`Source.chunks`: the tensor's bytes in C order, in the stored byte order, streamed
-  through a buffer with the stored checksums checked at the end;
+- :meth:`Source.chunks`: the tensor's bytes in C order, in the stored byte order, streamed a
+  chunk at a time (short-lived memory maps) with the stored checksums checked at the end;
 - :meth:`Source.values`: the decoded array (strings, V1 tensors, partitions cut along another
   dimension), one tensor in memory at a time.
 """
@@ -21,12 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metainspect.checkpoint.object_graph import ObjectGraph
-from metainspect.checkpoint.roles import classify
+from metainspect.checkpoint import StoredPiece, open_checkpoint
+from metainspect.checkpoint.roles import Role, classify
 from metainspect.convert import npz, safetensors
 from metainspect.errors import CorruptError, NotFoundError, WrongKindError
 from metainspect.formats import dtypes, slices
-from metainspect.rewrite import _checked, _Input, _read, _Tensor
+from metainspect.formats.source import LocalFile
+from metainspect.formats.wire import BytesLike
+from metainspect.rewrite.stream import CHUNK, checked
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,7 +48,7 @@ class SourceTensor:
     #: bytes stored for it in the source
     nbytes: int
     #: model | optimizer | bookkeeping (:func:`metainspect.checkpoint.roles.classify`)
-    role: str
+    role: Role
     partitioned: bool = False
 
 
@@ -54,7 +56,8 @@ class SourceTensor:
 class Run:
     """Stored bytes that are a contiguous part of a tensor's little-endian C-order bytes."""
 
-    fd: int
+    #: the local file holding them (its descriptor serves the kernel copy)
+    data: LocalFile
     path: str
     offset: int
     size: int
@@ -81,8 +84,9 @@ class Source(ABC):
         """Kernel-copyable ranges covering the tensor, or None when its bytes need converting."""
 
     @abstractmethod
-    def chunks(self, tensor: SourceTensor, buffer: bytearray) -> tuple[Iterable[memoryview | bytes], bool]:
-        """The tensor's bytes in C order (chunks may reuse ``buffer``) and whether they are big-endian."""
+    def chunks(self, tensor: SourceTensor) -> tuple[Iterable[BytesLike], bool]:
+        """The tensor's bytes in C order, a chunk at a time (each valid until the next is taken),
+        and whether they are big-endian."""
 
     @abstractmethod
     def values(self, tensor: SourceTensor) -> np.ndarray:
@@ -144,82 +148,70 @@ class CheckpointSource(Source):
     """A TensorFlow checkpoint: V2 (sharded, partitioned, big-endian, TF2, in a SavedModel) or V1."""
 
     def __init__(self, path: str, *, verify: bool = True) -> None:
-        self._input = _Input.open(path)
+        self._checkpoint = open_checkpoint(path)
         self._verify = verify
         try:
-            inp = self._input
-            self.path = inp.prefix
-            self.format = inp.format
-            self.notes = inp.notes
-            graph_bytes = inp.object_graph_bytes()
-            graph = ObjectGraph.from_bytes(graph_bytes, inp.prefix) if graph_bytes is not None else None
-            self._stored = {t.name: t for t in inp.tensors}
-            self.tensors = [
-                SourceTensor(t.name, t.dtype, t.shape, self._stored_size(t), classify(t.name, graph), t.partitioned)
-                for t in inp.tensors
-            ]
+            checkpoint = self._checkpoint
+            self.path = checkpoint.prefix
+            self.format = checkpoint.format
+            self.notes = checkpoint.notes
+            self._big_endian = checkpoint.endianness == "big"
+            graph = checkpoint.object_graph()
+            self._pieces = {name: checkpoint.pieces(name) for name in checkpoint}
+            self.tensors = [SourceTensor(info.name, dtypes.from_name(info.dtype), info.shape, info.nbytes,
+                                         classify(info.name, graph), info.partitioned) for info in checkpoint.infos()]
         except BaseException:
-            self._input.close()
+            self._checkpoint.close()
             raise
 
-    def _stored_size(self, tensor: _Tensor) -> int:
-        if self._input.v1 is not None and not tensor.dtype.is_numeric:  # V1 records do not say: measured
-            return sum(self._input.string_sizes(tensor))
-        return tensor.nbytes
+    def _local(self, piece: StoredPiece) -> LocalFile | None:
+        """The V2 data file of ``piece`` when the kernel can copy from it."""
+        data = self._checkpoint.data_source(piece.shard)
+        return data if isinstance(data, LocalFile) else None
 
     def runs(self, tensor: SourceTensor) -> list[Run] | None:
-        inp = self._input
-        stored = self._stored[tensor.name]
-        if inp.bundle is None or inp.big_endian or not stored.dtype.is_numeric:
+        if self.format != "v2" or self._big_endian or not tensor.dtype.is_numeric:
             return None
         out = []
-        for piece in stored.pieces:
-            start = 0 if piece.extents is None else contiguous_start(piece.extents, stored.shape)
-            if start is None:
+        for piece in self._pieces[tensor.name]:
+            start = 0 if piece.extents is None else contiguous_start(piece.extents, tensor.shape)
+            data = self._local(piece)
+            if start is None or data is None:
                 return None
-            out.append(Run(inp.fd(piece.shard), inp.files[piece.shard], piece.offset, piece.size,
-                           start * stored.dtype.itemsize, piece.crc32c, _label(stored.name, piece.extents)))
+            out.append(Run(data, piece.file, piece.offset, piece.size, start * tensor.dtype.itemsize, piece.crc32c,
+                           _label(tensor.name, piece.slice)))
         return out
 
-    def chunks(self, tensor: SourceTensor, buffer: bytearray) -> tuple[Iterable[memoryview | bytes], bool]:
-        inp = self._input
-        stored = self._stored[tensor.name]
-        if inp.bundle is not None and stored.dtype.is_numeric and len(stored.pieces) == 1 \
-                and stored.pieces[0].extents is None:
-            piece = stored.pieces[0]
-            path = inp.files[piece.shard]
-            raw = _read(inp.fd(piece.shard), path, piece.offset, piece.size, buffer)
+    def chunks(self, tensor: SourceTensor) -> tuple[Iterable[BytesLike], bool]:
+        pieces = self._pieces[tensor.name]
+        if self.format == "v2" and tensor.dtype.is_numeric and len(pieces) == 1 and pieces[0].extents is None:
+            piece = pieces[0]
+            raw = self._checkpoint.data_source(piece.shard).chunks(piece.offset, piece.size, CHUNK)
             if not self._verify:
-                return raw, inp.big_endian
-            return _checked(raw, piece, path, _label(stored.name, None)), inp.big_endian
+                return raw, self._big_endian
+            return checked(raw, piece, _label(tensor.name, None)), self._big_endian
         return _chunks_of(self.values(tensor)), False
 
     def values(self, tensor: SourceTensor) -> np.ndarray:
-        return self._input.values(tensor.name)
+        return self._checkpoint.get(tensor.name)
 
     def check(self, tensors: Sequence[SourceTensor]) -> None:
-        inp = self._input
-        if inp.bundle is None:
+        if self.format != "v2":
             return
-        sizes: dict[int, int] = {}
         for tensor in tensors:
-            for piece in self._stored[tensor.name].pieces:
-                path = inp.files[piece.shard]
-                if piece.shard not in sizes:
-                    if not os.path.exists(path):
-                        raise NotFoundError(path, f"data shard {piece.shard} of {len(inp.files)} is missing")
-                    sizes[piece.shard] = os.path.getsize(path)
-                if piece.offset + piece.size > sizes[piece.shard]:
-                    raise CorruptError(path, f"{_label(tensor.name, piece.extents)}: bytes {piece.offset}.."
-                                             f"{piece.offset + piece.size} lie past the end of the file "
-                                             f"({sizes[piece.shard]} bytes)")
+            for piece in self._pieces[tensor.name]:
+                data = self._checkpoint.data_source(piece.shard)  # NotFoundError when the shard is missing
+                if piece.offset + piece.size > data.size:
+                    raise CorruptError(piece.file, f"{_label(tensor.name, piece.slice)}: bytes {piece.offset}.."
+                                                   f"{piece.offset + piece.size} lie past the end of the file "
+                                                   f"({data.size} bytes)")
 
     def close(self) -> None:
-        self._input.close()
+        self._checkpoint.close()
 
 
-def _label(name: str, extents: Sequence[slices.Extent] | None) -> str:
-    return f"tensor {name!r}" + ("" if extents is None else f" slice {slices.slice_spec(extents)}")
+def _label(name: str, spec: str | None) -> str:
+    return f"tensor {name!r}" + ("" if spec is None else f" slice {spec}")
 
 
 # -- safetensors ----------------------------------------------------------------------------------
@@ -232,7 +224,7 @@ class SafetensorsSource(Source):
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fds: dict[str, int] = {}
+        self._files: dict[str, LocalFile] = {}
         weight_map = _weight_map(path) if path.endswith(SAFETENSORS_INDEX_SUFFIX) else None
         files = [path] if weight_map is None else _index_files(path, weight_map)
         self._entries: dict[str, tuple[safetensors.Header, safetensors.Entry]] = {}
@@ -249,19 +241,19 @@ class SafetensorsSource(Source):
         if weight_map is not None:
             _check_weight_map(path, weight_map, {name: h.path for name, (h, _) in self._entries.items()})
 
-    def _fd(self, path: str) -> int:
-        if path not in self._fds:
-            self._fds[path] = os.open(path, os.O_RDONLY)
-        return self._fds[path]
+    def _file(self, path: str) -> LocalFile:
+        if path not in self._files:
+            self._files[path] = LocalFile(path)
+        return self._files[path]
 
     def runs(self, tensor: SourceTensor) -> list[Run] | None:
         header, entry = self._entries[tensor.name]
-        return [Run(self._fd(header.path), header.path, header.data_start + entry.begin, entry.nbytes, 0, None,
+        return [Run(self._file(header.path), header.path, header.data_start + entry.begin, entry.nbytes, 0, None,
                     f"tensor {tensor.name!r}")]
 
-    def chunks(self, tensor: SourceTensor, buffer: bytearray) -> tuple[Iterable[memoryview | bytes], bool]:
+    def chunks(self, tensor: SourceTensor) -> tuple[Iterable[BytesLike], bool]:
         header, entry = self._entries[tensor.name]
-        return _read(self._fd(header.path), header.path, header.data_start + entry.begin, entry.nbytes, buffer), False
+        return self._file(header.path).chunks(header.data_start + entry.begin, entry.nbytes, CHUNK), False
 
     def check(self, tensors: Sequence[SourceTensor]) -> None:
         """Nothing left to check: opening checked every byte range against its file."""
@@ -270,13 +262,13 @@ class SafetensorsSource(Source):
         import numpy as np
 
         header, entry = self._entries[tensor.name]
-        data = os.pread(self._fd(header.path), entry.nbytes, header.data_start + entry.begin)
+        data = self._file(header.path).read_bytes(header.data_start + entry.begin, entry.nbytes)
         return np.frombuffer(data, dtype=tensor.dtype.numpy().newbyteorder("<")).reshape(tensor.shape)
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        for file in self._files.values():
+            file.close()
+        self._files.clear()
 
 
 def _index_files(path: str, weight_map: dict[str, str]) -> list[str]:
@@ -364,7 +356,7 @@ class NpzSource(Source):
     def check(self, tensors: Sequence[SourceTensor]) -> None:
         """Nothing left to check: opening checked every member's size against its header."""
 
-    def chunks(self, tensor: SourceTensor, buffer: bytearray) -> tuple[Iterable[memoryview | bytes], bool]:
+    def chunks(self, tensor: SourceTensor) -> tuple[Iterable[BytesLike], bool]:
         member = self._members[tensor.name]
         if member.fortran_order or not tensor.dtype.is_numeric:
             return _chunks_of(self.values(tensor)), False

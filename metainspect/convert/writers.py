@@ -27,7 +27,8 @@ from metainspect.errors import CorruptError
 from metainspect.formats import atomic, crc, dtypes
 from metainspect.formats.bundle import crc_mismatch
 from metainspect.formats.bundle_writer import BundleWriter, CopyLanes
-from metainspect.rewrite import CHUNK, _Converter, _crc_range
+from metainspect.formats.wire import BytesLike
+from metainspect.rewrite.stream import Converter, crc_range
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,14 +93,13 @@ class _Overflows:
     def __init__(self) -> None:
         self.counts: dict[str, tuple[int, str]] = {}
 
-    def converted(self, item: Item, chunks: Iterable[memoryview | bytes],
-                  big_endian: bool) -> Iterator[memoryview | bytes]:
+    def converted(self, item: Item, chunks: Iterable[BytesLike], big_endian: bool) -> Iterator[BytesLike]:
         """``chunks`` in the output's byte order and type."""
         if item.new_dtype == item.tensor.dtype and not big_endian:
             yield from chunks
             return
-        converter = _Converter(item.tensor.dtype, item.new_dtype, big_endian)
-        yield from converter(chunks)  # type: ignore[arg-type]
+        converter = Converter(item.tensor.dtype, item.new_dtype, big_endian)
+        yield from converter(chunks)
         if converter.overflow:
             count = self.counts.get(item.new_name, (0, ""))[0]
             self.counts[item.new_name] = (count + converter.overflow, item.new_dtype.name)
@@ -126,7 +126,6 @@ def write_safetensors(source: Source, items: list[Item], files: list[Safetensors
     checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crc32c")
     pending: list[tuple[Future[int], Run]] = []
     fds: dict[str, int] = {}
-    buffer = bytearray(CHUNK)
     with ExitStack() as stack:
         index_temp = stack.enter_context(atomic.replacing(index[0], sync=sync)) if index else None
         temps = {file.path: stack.enter_context(atomic.replacing(file.path, sync=sync)) for file in files}
@@ -141,12 +140,12 @@ def write_safetensors(source: Source, items: list[Item], files: list[Safetensors
                 runs = _copyable(source, item)
                 if runs is not None:
                     for run in runs:
-                        lanes.copy(file, run.fd, fd, run.offset, base + run.at, run.size, run.what,
+                        lanes.copy(file, run.data.fileno(), fd, run.offset, base + run.at, run.size, run.what,
                                    _writeback(fd) if sync else None)
                         if verify and run.crc32c is not None:
-                            pending.append((checker.submit(_crc_range, run.fd, run.offset, run.size), run))
+                            pending.append((checker.submit(crc_range, run.data, run.offset, run.size), run))
                     continue
-                chunks, big_endian = source.chunks(item.tensor, buffer)
+                chunks, big_endian = source.chunks(item.tensor)
                 at = base
                 for chunk in overflows.converted(item, chunks, big_endian):
                     _pwrite(fd, chunk, at)
@@ -171,7 +170,7 @@ def write_safetensors(source: Source, items: list[Item], files: list[Safetensors
     return overflows.warnings()
 
 
-def _pwrite(fd: int, data: memoryview | bytes, at: int) -> None:
+def _pwrite(fd: int, data: BytesLike, at: int) -> None:
     view = memoryview(data).cast("B")
     while len(view):
         written = os.pwrite(fd, view, at)
@@ -211,7 +210,6 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
     """Write the npz archive ``path``; return warnings."""
     report = _Progress(progress, sum(item.nbytes for item in items))
     overflows = _Overflows()
-    buffer = bytearray(CHUNK)
     warnings = []
     with atomic.replacing(path, sync=sync) as temp:
         writer = npz.NpzWriter(temp)
@@ -229,7 +227,7 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
                                         "numpy bytes drop")
                     report.wrote(writer.add(item.new_name, storage, item.tensor.shape, [values.reshape(-1).view(np.uint8).data]))
                     continue
-                chunks, big_endian = source.chunks(item.tensor, buffer)
+                chunks, big_endian = source.chunks(item.tensor)
                 counted = _counting(overflows.converted(item, chunks, big_endian), report)
                 written = writer.add(item.new_name, storage, item.tensor.shape, counted)
                 _check_size(source, item, written)
@@ -239,7 +237,7 @@ def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, 
     return overflows.warnings() + warnings
 
 
-def _counting(chunks: Iterable[memoryview | bytes], report: _Progress) -> Iterator[memoryview | bytes]:
+def _counting(chunks: Iterable[BytesLike], report: _Progress) -> Iterator[BytesLike]:
     for chunk in chunks:
         yield chunk
         report.wrote(memoryview(chunk).nbytes)
@@ -270,7 +268,6 @@ def write_checkpoint(source: Source, items: list[Item], prefix: str, state: tupl
     one) with the pure bundle writer; return warnings."""
     report = _Progress(progress, sum(item.nbytes for item in items))
     overflows = _Overflows()
-    buffer = bytearray(CHUNK)
     writer = BundleWriter(prefix, shard_size=shard_size, sync=sync)
     try:
         for item in sorted(items, key=lambda i: i.new_name.encode("utf-8", "surrogateescape")):
@@ -282,10 +279,11 @@ def write_checkpoint(source: Source, items: list[Item], prefix: str, state: tupl
             runs = _copyable(source, item)
             if runs is not None and len(runs) == 1:
                 run = runs[0]
-                checksum = run.crc32c if run.crc32c is not None else crc.mask(_crc_range(run.fd, run.offset, run.size))
-                writer.copy_bytes(item.new_name, item.new_dtype.name, shape, run.fd, run.offset, run.size, checksum)
+                checksum = run.crc32c if run.crc32c is not None else crc.mask(crc_range(run.data, run.offset, run.size))
+                writer.copy_bytes(item.new_name, item.new_dtype.name, shape, run.data.fileno(), run.offset, run.size,
+                                  checksum)
                 continue
-            chunks, big_endian = source.chunks(item.tensor, buffer)
+            chunks, big_endian = source.chunks(item.tensor)
             counted = _counting(overflows.converted(item, chunks, big_endian), report)
             writer.add_bytes(item.new_name, item.new_dtype.name, shape, item.nbytes, counted)
         writer.wait(report.copied_so_far)

@@ -1150,6 +1150,7 @@ SAMPLES: dict[str, Callable[[], None]] = {
     "check/io_unambiguous": sample_check_io_unambiguous,
     "check/io_ambiguous": sample_check_io_ambiguous,
 }
+SAMPLES.update(__import__("gen_convert").SAMPLES)  # convert/bert, convert/t5 (BERT- and T5-style checkpoints)
 
 
 def run_worker(name: str) -> None:

@@ -12,8 +12,11 @@ this is how Keras 3's ``optimizer/_trainable_variables/N`` (the model's own weig
 the optimizer because that path is shorter) come out as model. Without a graph, by name:
 keys containing ``/.OPTIMIZER_SLOT/``, keys under ``optimizer/`` except
 ``optimizer/_trainable_variables/``, TF1 slot suffixes (``…/Adam``, ``Adam_1``, ``Momentum``,
-``Adagrad``, ``RMSProp``, ``RMSProp_1``, ``Ftrl``, ``Adadelta``, ``ExponentialMovingAverage``…)
-and Adam's ``beta1_power``/``beta2_power`` are **optimizer**; everything else is **model**.
+``Adagrad``, ``RMSProp``, ``RMSProp_1``, ``Ftrl``, ``Adadelta``, ``ExponentialMovingAverage``…),
+Adam's ``beta1_power``/``beta2_power``, the moments of Google BERT's (and ALBERT's, ELECTRA's)
+``AdamWeightDecayOptimizer`` (``…/adam_m``, ``…/adam_v``, and ``…/AdamWeightDecayOptimizer``,
+``…_1`` in some ports) and Mesh TensorFlow's Adafactor slots (``…_slot_vc``, ``…_slot_vr``,
+``…_slot_v``, ``…_slot_m``; T5's checkpoints) are **optimizer**; everything else is **model**.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ _OPTIMIZER_NAMES = {"optimizer", "opt", "_optimizer"}
 #: TF1 slot suffixes and Adam's beta powers, in one pattern (listing runs it on every key)
 _TF1_OPTIMIZER = re.compile(
     r"/(?:Adam|Momentum|Adagrad|AdagradDA|ProximalAdagrad|RMSProp|Ftrl|Adadelta|Nadam|Adamax|LazyAdam|"
-    r"ExponentialMovingAverage)(?:_\d+)?$|(?:^|/)beta[12]_power(?:_\d+)?$"
+    r"ExponentialMovingAverage|AdamWeightDecayOptimizer)(?:_\d+)?$|(?:^|/)beta[12]_power(?:_\d+)?$"
+    r"|/adam_[mv]$|_slot_(?:vc|vr|v|m)$"
 )
 _graph_roles: weakref.WeakKeyDictionary[ObjectGraph, dict[int, Role]] = weakref.WeakKeyDictionary()
 

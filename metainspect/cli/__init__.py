@@ -49,6 +49,7 @@ def _global_options(
 from metainspect.cli import (  # noqa: E402,F401  (registers commands)
     check_command,
     checkpoint_commands,
+    convert_command,
     edit_command,
     export_command,
     graph_command,

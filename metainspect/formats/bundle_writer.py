@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from metainspect.formats import atomic, crc, dtypes, slices
 from metainspect.formats.bundle import data_file_name
@@ -103,10 +103,19 @@ class _Shard:
 
 
 
-class _Lanes:
-    """Background work on data shards: one shard's jobs run in order, different shards'
+class Lane(Protocol):
+    """A file that background jobs write to: :class:`CopyLanes` runs its jobs in order."""
+
+    jobs: deque[Callable[[], int]]
+    #: whether a lane is working through ``jobs``
+    busy: bool
+
+
+class CopyLanes:
+    """Background work on output files: one file's jobs run in order, different files'
     jobs run side by side on :data:`_COPY_LANES` threads. A job returns the data bytes it
-    moved; the first error stops every lane and is raised by :meth:`wait`."""
+    moved; the first error stops every lane and is raised by :meth:`wait`. Used for data
+    shards here and for any other output that takes kernel copies (``metainspect convert``)."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -116,7 +125,7 @@ class _Lanes:
         #: data bytes moved by finished jobs
         self.done_bytes = 0
 
-    def submit(self, shard: _Shard, job: Callable[[], int]) -> None:
+    def submit(self, shard: Lane, job: Callable[[], int]) -> None:
         with self._changed:
             shard.jobs.append(job)
             self._queued += 1
@@ -150,6 +159,29 @@ class _Lanes:
         """Whether running jobs should give up (an error or :meth:`stop`): checked between chunks."""
         return self._error is not None
 
+    def copy(self, lane: Lane, source: int, target: int, offset: int, at: int, size: int, what: str,
+             copied: Callable[[int, int], None] | None = None) -> None:
+        """Queue a copy of ``size`` bytes at ``offset`` of the open file descriptor ``source``
+        to ``at`` in ``target`` (the lane's file), inside the kernel (``copy_file_range``);
+        ``copied(start, end)`` is called after each chunk with the bytes of ``target`` written.
+        ``what`` names the bytes in errors. Both descriptors must stay open until :meth:`wait`
+        has returned."""
+
+        def job() -> int:
+            done = 0
+            while done < size:
+                if self.stopping:  # an abort does not wait for the rest of a big tensor
+                    raise _Stopped()
+                moved = _copy_range(source, target, offset + done, at + done, size - done)
+                if moved == 0:
+                    raise OSError(f"{what}: the source ended {size - done} bytes early")
+                if copied is not None:
+                    copied(at + done, at + done + moved)
+                done += moved
+            return size
+
+        self.submit(lane, job)
+
     def stop(self) -> None:
         """Drop queued jobs and wait for running ones (nothing is left touching the files)."""
         with self._changed:
@@ -158,7 +190,7 @@ class _Lanes:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _run(self, shard: _Shard) -> None:
+    def _run(self, shard: Lane) -> None:
         while True:
             with self._changed:
                 if self._error is not None or not shard.jobs:
@@ -216,7 +248,7 @@ class BundleWriter:
         self._directory = os.path.dirname(os.path.abspath(self.prefix))
         self._entries: dict[bytes, bytes | _FullEntry] = {}
         self._shards: list[_Shard] = []
-        self._lanes = _Lanes()
+        self._lanes = CopyLanes()
         self._state = "open"
         os.makedirs(self._directory, exist_ok=True)
         self._new_shard()
@@ -280,21 +312,8 @@ class BundleWriter:
         at = shard.size
         self._record(key, kind.enum, tuple(shape), size, crc32c)
         shard.file.seek(shard.size)  # later buffered writes go after the reserved bytes
-
-        def copy() -> int:
-            target = shard.file.fileno()
-            done = 0
-            while done < size:
-                if self._lanes.stopping:  # an abort does not wait for the rest of a big tensor
-                    raise _Stopped()
-                copied = _copy_range(source, target, offset + done, at + done, size - done)
-                if copied == 0:
-                    raise OSError(f"tensor {name!r}: the source ended {size - done} bytes early")
-                self._write_back(shard, at + done, at + done + copied)
-                done += copied
-            return size
-
-        self._lanes.submit(shard, copy)
+        self._lanes.copy(shard, source, shard.file.fileno(), offset, at, size, f"tensor {name!r}",
+                         lambda start, end: self._write_back(shard, start, end))
 
     def wait(self, progress: Callable[[int], None] | None = None) -> None:
         """Wait for the queued copies, calling ``progress(bytes copied so far)`` as they finish;

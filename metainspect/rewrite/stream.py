@@ -28,7 +28,7 @@ from metainspect.rewrite.source import RewriteSource, SourceTensor
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["CHUNK", "ProgressCallback", "write"]
+__all__ = ["CHUNK", "Converter", "ProgressCallback", "checked", "crc_range", "write"]
 
 #: bytes read, checked and written at a time
 CHUNK = 8 << 20
@@ -121,7 +121,7 @@ class _Copier:
             if self.verify and tensor.dtype.name == "string":
                 _check_crc(_strings_crc(data, piece, what), piece, what)
             elif self.verify and tensor.dtype.is_numeric:  # checksummed on another core while the kernel copies
-                self._pending.append((self._checker.submit(_crc_range, data, piece.offset, piece.size), piece, what))
+                self._pending.append((self._checker.submit(crc_range, data, piece.offset, piece.size), piece, what))
             elif self.verify:
                 source.values(tensor.name)  # variants: decoded, every element's checksum checked
             if isinstance(data, LocalFile):
@@ -134,8 +134,8 @@ class _Copier:
             return False, 0
         chunks: Iterable[BytesLike] = data.chunks(piece.offset, piece.size, CHUNK)
         if self.verify:
-            chunks = _checked(chunks, piece, what)
-        converter = _Converter(tensor.dtype, new_dtype, source.big_endian)
+            chunks = checked(chunks, piece, what)
+        converter = Converter(tensor.dtype, new_dtype, source.big_endian)
         size = math.prod(piece.shape) * new_dtype.itemsize
         writer.add_bytes(plan.new_name, new_dtype.name, piece.shape, size, converter(chunks), full_shape=full_shape,
                          extents=piece.extents)
@@ -183,7 +183,7 @@ def _undo(moves: list[tuple[str, str]]) -> None:
         os.rename(moved, original)
 
 
-def _crc_range(data: ByteSource, offset: int, size: int) -> int:
+def crc_range(data: ByteSource, offset: int, size: int) -> int:
     """CRC32C of ``size`` bytes at ``offset``, a chunk at a time."""
     running = 0
     for chunk in data.chunks(offset, size, CHUNK):
@@ -205,7 +205,7 @@ def _check_crc(running: int, piece: StoredPiece, what: str) -> None:
         raise crc_mismatch(piece.file, piece.offset, piece.size, what, piece.crc32c, crc.mask(running))
 
 
-def _checked(chunks: Iterable[BytesLike], piece: StoredPiece, what: str) -> Iterator[BytesLike]:
+def checked(chunks: Iterable[BytesLike], piece: StoredPiece, what: str) -> Iterator[BytesLike]:
     """Pass chunks through; after the last one, compare their CRC32C with the stored one."""
     running = 0
     for chunk in chunks:
@@ -214,7 +214,7 @@ def _checked(chunks: Iterable[BytesLike], piece: StoredPiece, what: str) -> Iter
     _check_crc(running, piece, what)
 
 
-class _Converter:
+class Converter:
     """Chunk by chunk: big-endian to little-endian and/or a cast between floating types."""
 
     def __init__(self, source: dtypes.DType, target: dtypes.DType, big_endian: bool) -> None:

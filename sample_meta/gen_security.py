@@ -44,6 +44,7 @@ v1 = tf.compat.v1
 JSON = dict[str, Any]
 
 PROOF = Path("/tmp/metainspect-security")
+ASSET_SOURCE = Path("/tmp/metainspect-security-assets")
 OUT = "security"
 NATIVE_SOURCE = ROOT / "gen_security_probe_op.cc"
 CPU = "/job:localhost/replica:0/task:0/device:CPU:0"
@@ -499,7 +500,7 @@ def inner_graph_def(variant: Variant, case: str, in_function: bool) -> Any:
 
 def nested_blob(place: str, variant: Variant, case: str) -> tuple[Any, JSON]:
     gd = inner_graph_def(variant, case, in_function=place == "nested_library_first")
-    raw = gd.SerializeToString()
+    raw = gd.SerializeToString(deterministic=True)
     info: JSON = {"node": "model_blob", "encoding": place.removeprefix("nested_"), "element": None}
     if place == "nested_plain":
         return raw, info
@@ -511,8 +512,8 @@ def nested_blob(place: str, variant: Variant, case: str) -> tuple[Any, JSON]:
         info["element"] = LONG_INDEX
         return tokens, info
     # library (field 2) first, then node (1) and versions (4): a valid encoding TF's writer never emits
-    library_first = (v1.GraphDef(library=gd.library).SerializeToString()
-                     + v1.GraphDef(node=gd.node, versions=gd.versions).SerializeToString())
+    library_first = (v1.GraphDef(library=gd.library).SerializeToString(deterministic=True)
+                     + v1.GraphDef(node=gd.node, versions=gd.versions).SerializeToString(deterministic=True))
     assert library_first[0] == 0x12 and v1.GraphDef.FromString(library_first) == gd
     return library_first, info
 
@@ -730,13 +731,24 @@ def find_ops(graph_def: Any, ops: tuple[str, ...]) -> list[JSON]:
     return found
 
 
+CHECKPOINT_OPS = ("SaveV2", "RestoreV2")
+
+
 def saver_own(meta_graph: Any, found: JSON) -> bool:
-    """A checkpoint op of the model's own saver: TF1 savers' ops sit under the scope of the SaverDef's
-    restore op (``save/``); TF2 savers' in the ``_traced_save``/``_traced_restore`` functions."""
+    """A checkpoint op of the model's own saver. TF1: under the scope of the SaverDef's restore op
+    (``save/``). TF2: in a ``_traced_save``/``_traced_restore`` function with a prefix that is not a
+    literal (a foreign checkpoint's prefix is a Const, also where TF inlines it there)."""
+    if found["op"] not in CHECKPOINT_OPS:
+        return False
     restore = meta_graph.saver_def.restore_op_name
     if found["function"] is None:
         return "/" in restore and found["node"].startswith(restore.split("/")[0] + "/")
-    return "_traced_save_" in found["function"] or "_traced_restore_" in found["function"]
+    if "_traced_save_" not in found["function"] and "_traced_restore_" not in found["function"]:
+        return False
+    fn = next(f for f in meta_graph.graph_def.library.function if f.signature.name == found["function"])
+    node = next(n for n in fn.node_def if n.name == found["node"])
+    producer = node.input[0].split(":")[0]
+    return not any(n.name == producer and n.op == "Const" for n in fn.node_def)
 
 
 def locate(built: Built, variant: Variant, case: str) -> list[JSON]:
@@ -893,7 +905,7 @@ def load_native(tmp: Path) -> Path:
 
 
 WITHOUT_LIBRARY = """
-import os, sys
+import os, socket, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
@@ -905,7 +917,7 @@ for path in sys.argv[1:]:
         print("imported")
     except Exception as exc:
         line = [l for l in str(exc).splitlines() if l.strip()][0]
-        print(f"{type(exc).__name__}: {line}"[:300])
+        print(f"{type(exc).__name__}: {line}".replace(f"running on {socket.gethostname()}", "running on <host>")[:300])
 """
 
 
@@ -928,8 +940,11 @@ def sample_security() -> None:
     v1.enable_control_flow_v2()
     cases: list[JSON] = []
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        load_native(tmp)
+        load_native(Path(tmp_name))
+        # benign models' vocabularies: a fixed source path, since TF1 keeps it in the asset Const
+        tmp = ASSET_SOURCE
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         plan = [(cap, place, MATRIX[cap][place]) for cap in CAPABILITIES for place in PLACES]
         plan += [(VARIANTS[key].capability, "graph", key) for key in EXTRA_GRAPH]
         for cap, place, key in plan:
@@ -962,6 +977,7 @@ def sample_security() -> None:
             benign.append(entry)
             print(f"{name:48s} {entry['proof'][:90]}", flush=True)
     shutil.rmtree(PROOF, ignore_errors=True)
+    shutil.rmtree(ASSET_SOURCE, ignore_errors=True)
     write_json(out / "golden.json", {
         "tf_version": tf.__version__,
         "proof_root": str(PROOF),

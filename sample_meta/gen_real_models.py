@@ -15,14 +15,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import tensorflow as tf
+from generate import ROOT, fresh_dir, write_json
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-
-from generate import ROOT, fresh_dir, write_json
 
 v1 = tf.compat.v1
 JSON = dict[str, Any]

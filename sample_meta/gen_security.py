@@ -24,12 +24,14 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from generate import ROOT, fresh_dir, write_json
 from google.protobuf import descriptor_pb2
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow.core.protobuf import saved_model_pb2
@@ -37,8 +39,6 @@ from tensorflow.distribute.experimental.rpc.kernels import gen_rpc_ops
 from tensorflow.python.data.experimental.ops import data_service_ops
 from tensorflow.python.saved_model import constants as saved_model_constants
 from tensorflow.python.trackable import base as trackable_base
-
-from generate import ROOT, fresh_dir, write_json
 
 v1 = tf.compat.v1
 JSON = dict[str, Any]
@@ -836,7 +836,7 @@ def benign_meta(path: Path) -> Built:
     """A TF1 training graph (.meta): Adam, summaries merged in-graph, a Saver."""
     graph = tf.Graph()
     with graph.as_default():
-        x, y = base_tf1()
+        _, y = base_tf1()
         loss = tf.reduce_mean(tf.square(y))
         v1.summary.scalar("loss", loss)
         v1.summary.merge_all()

@@ -23,15 +23,15 @@ import json
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-from tensorflow.core.framework import op_def_pb2  # noqa: E402
-from tensorflow.python.client import pywrap_tf_session  # noqa: E402
-from tensorflow.python.framework import kernels  # noqa: E402
+import tensorflow as tf
+from tensorflow.core.framework import op_def_pb2
+from tensorflow.python.client import pywrap_tf_session
+from tensorflow.python.framework import kernels
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "metainspect" / "data" / "tf_kernel_registry.json"
 RUNS_ON_CPU = frozenset({"CPU", "DEFAULT"})

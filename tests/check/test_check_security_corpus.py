@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,8 @@ from helpers.paths import ROOT, SAMPLES
 
 GOLDEN = json.loads((SAMPLES / "security" / "golden.json").read_text())
 CASES = {c["name"]: c for c in GOLDEN["cases"]}
-REAL_MODELS_2 = ROOT.parent / "shared" / "real_models_2"
+# the generator's own rule: beside the repo, or $METAINSPECT_SHARED
+REAL_MODELS_2 = Path(os.environ.get("METAINSPECT_SHARED", ROOT.parent / "shared")) / "real_models_2"
 REAL_GOLDEN = json.loads((SAMPLES / "real_models_2_tf" / "golden.json").read_text())
 KERNELS = json.loads(resources.files("metainspect").joinpath("data/tf_kernel_registry.json").read_text())
 OPS = stock_registry().ops

@@ -43,9 +43,11 @@ CAUSE = re.compile(r"No OpKernel|Op type not registered|Unknown input|Data ?loss
 
 
 def portable(text: str) -> str:
-    """The message without this machine's folder and host name."""
-    return text.replace(str(shared_dir()), "real_models_2").replace(f"running on {socket.gethostname()}",
-                                                                     "running on <host>")
+    """The message without this machine's folder and host name, and without the tensor TF names
+    in "appears more than once" (TF picks one of several duplicates, differently from run to run)."""
+    text = text.replace(str(shared_dir()), "real_models_2")
+    text = text.replace(f"running on {socket.gethostname()}", "running on <host>")
+    return re.sub(r"TF_Output \S+ appears more than once", "TF_Output <tensor> appears more than once", text)
 
 
 def said(exc: BaseException) -> JSON:

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,42 +273,29 @@ VARIANTS: dict[str, Variant] = {v.key: v for v in [
       lambda c: "custom op library (gen_security_probe_op.cc)"),
 ]}
 
-# (capability, place) -> variant; extra graph cases cover the remaining op types.
+# place -> variant for (file_write, file_read, network, python); native code is always the custom op.
+# Extra graph cases (EXTRA_GRAPH) cover the remaining op types.
+PLAN: dict[str, tuple[str, str, str, str]] = {
+    "graph": ("write_file", "read_file", "rpc_client", "py_func"),
+    "function": ("debug_identity_file", "decode_proto_descriptor_file", "register_dataset", "eager_py_func"),
+    "dataset_fn": ("print_to_file", "read_file", "gcs_read", "py_func"),
+    "cond_branch": ("debug_identity_v2_file", "table_from_non_asset_file", "data_service_dataset", "eager_py_func"),
+    "while_body": ("debug_identity_v3_file", "matching_files", "debug_identity_grpc", "py_func"),
+    "nested_plain": ("write_file", "read_file", "gcs_read", "py_func"),
+    "nested_base64": ("write_file", "read_file", "rpc_client", "eager_py_func"),
+    "nested_long_string": ("debug_identity_file", "foreign_restore", "debug_identity_grpc", "py_func"),
+    "nested_library_first": ("write_file", "read_file", "gcs_write", "eager_py_func"),
+    "tf1_main_op": ("summary_writer", "table_from_non_asset_file", "rpc_server", "py_func"),
+    "tf1_legacy_init_op": ("dataset_to_tfrecord", "read_file", "register_dataset", "eager_py_func"),
+    "tf1_restore_hook": ("write_file", "foreign_restore", "gcs_write", "py_func"),
+    "tf2_init_op": ("dataset_save", "table_from_non_asset_file", "rpc_client", "eager_py_func"),
+    "tf2_restore_fn": ("write_file", "foreign_restore", "data_service_dataset", "eager_py_func"),
+    "saved_method": ("summary_writer", "text_line_dataset", "gcs_glob", "py_func"),
+    "off_path": ("write_file", "read_file", "rpc_client", "py_func"),
+}
 MATRIX: dict[str, dict[str, str]] = {
-    "file_write": {
-        "graph": "write_file", "function": "debug_identity_file", "dataset_fn": "print_to_file",
-        "cond_branch": "debug_identity_v2_file", "while_body": "debug_identity_v3_file",
-        "nested_plain": "write_file", "nested_base64": "write_file", "nested_long_string": "debug_identity_file",
-        "nested_library_first": "write_file", "tf1_main_op": "summary_writer",
-        "tf1_legacy_init_op": "dataset_to_tfrecord", "tf1_restore_hook": "write_file",
-        "tf2_init_op": "dataset_save", "tf2_restore_fn": "write_file", "saved_method": "summary_writer",
-        "off_path": "write_file",
-    },
-    "file_read": {
-        "graph": "read_file", "function": "decode_proto_descriptor_file", "dataset_fn": "read_file",
-        "cond_branch": "table_from_non_asset_file", "while_body": "matching_files",
-        "nested_plain": "read_file", "nested_base64": "read_file", "nested_long_string": "foreign_restore",
-        "nested_library_first": "read_file", "tf1_main_op": "table_from_non_asset_file",
-        "tf1_legacy_init_op": "read_file", "tf1_restore_hook": "foreign_restore",
-        "tf2_init_op": "table_from_non_asset_file", "tf2_restore_fn": "foreign_restore",
-        "saved_method": "text_line_dataset", "off_path": "read_file",
-    },
-    "network": {
-        "graph": "rpc_client", "function": "register_dataset", "dataset_fn": "gcs_read",
-        "cond_branch": "data_service_dataset", "while_body": "debug_identity_grpc",
-        "nested_plain": "gcs_read", "nested_base64": "rpc_client", "nested_long_string": "debug_identity_grpc",
-        "nested_library_first": "gcs_write", "tf1_main_op": "rpc_server", "tf1_legacy_init_op": "register_dataset",
-        "tf1_restore_hook": "gcs_write", "tf2_init_op": "rpc_client", "tf2_restore_fn": "data_service_dataset",
-        "saved_method": "gcs_glob", "off_path": "rpc_client",
-    },
-    "python": {
-        "graph": "py_func", "function": "eager_py_func", "dataset_fn": "py_func", "cond_branch": "eager_py_func",
-        "while_body": "py_func", "nested_plain": "py_func", "nested_base64": "eager_py_func",
-        "nested_long_string": "py_func", "nested_library_first": "eager_py_func", "tf1_main_op": "py_func",
-        "tf1_legacy_init_op": "eager_py_func", "tf1_restore_hook": "py_func", "tf2_init_op": "eager_py_func",
-        "tf2_restore_fn": "eager_py_func", "saved_method": "py_func", "off_path": "py_func",
-    },
-    "native": {place: "native_custom_op" for place in PLACES},
+    **{cap: {place: row[i] for place, row in PLAN.items()} for i, cap in enumerate(CAPABILITIES[:4])},
+    "native": dict.fromkeys(PLACES, "native_custom_op"),
 }
 EXTRA_GRAPH = ["debug_nan_count_file", "dataset_cache", "dataset_snapshot", "decoy_save_1", "matching_files",
                "immutable_const_file", "text_line_dataset", "rpc_server", "data_service_dataset",
@@ -952,18 +938,14 @@ def sample_security() -> None:
             extra = key != MATRIX[cap]["graph"] and place == "graph"
             name = f"{SHORT[cap]}_{place}" + (f"_{key}" if extra else "")
             path = out / name
-            try:
-                builder = build_tf2 if place in TF2_PLACES else build_tf1
-                built = builder(path, place, variant, name)
-                entry: JSON = {
-                    "name": name, "path": f"{OUT}/{name}", "format": built.fmt, "capability": cap,
-                    "place": place, "when": PLACES[place][0], "variant": key, "ops": list(variant.ops),
-                    "payload": locate(built, variant, name), **built.extra,
-                }
-                entry.update(prove(built, variant, place, name))
-            except Exception:
-                traceback.print_exc()
-                raise
+            builder = build_tf2 if place in TF2_PLACES else build_tf1
+            built = builder(path, place, variant, name)
+            entry: JSON = {
+                "name": name, "path": f"{OUT}/{name}", "format": built.fmt, "capability": cap,
+                "place": place, "when": PLACES[place][0], "variant": key, "ops": list(variant.ops),
+                "payload": locate(built, variant, name), **built.extra,
+            }
+            entry.update(prove(built, variant, place, name))
             cases.append(entry)
             print(f"{name:48s} {entry['proof'][:90]}", flush=True)
         natives = [c for c in cases if c["capability"] == "native"]

@@ -60,6 +60,7 @@ PLACES: dict[str, tuple[str, str]] = {
     "dataset_fn": ("serving", "tf.data map function of a pipeline the signature reduces"),
     "cond_branch": ("serving", "then-branch function of an If (tf.cond, control flow v2)"),
     "while_body": ("serving", "body function of a While (tf.while_loop, control flow v2)"),
+    "cond_v1_branch": ("serving", "top-level nodes behind the Switch of a control flow v1 tf.cond (cond_context)"),
     "nested_plain": ("serving", "GraphDef serialized into a scalar string Const the signature returns"),
     "nested_base64": ("serving", "base64 of a serialized GraphDef in a scalar string Const"),
     "nested_long_string": ("serving", "serialized GraphDef as element 37 of a [64] string Const"),
@@ -264,10 +265,10 @@ VARIANTS: dict[str, Variant] = {v.key: v for v in [
     V("gcs_glob", "network", ("MatchingFiles",), lambda c: tf.io.matching_files(f"{BUCKET}/*"),
       lambda c: f"{BUCKET}/*"),
     # Python
-    V("py_func", "python", ("PyFunc",), _py(stateful=True, eager=False), lambda c: "PyFunc token"),
-    V("py_func_stateless", "python", ("PyFuncStateless",), _py(stateful=False, eager=False),
-      lambda c: "PyFuncStateless token"),
-    V("eager_py_func", "python", ("EagerPyFunc",), _py(stateful=True, eager=True), lambda c: "EagerPyFunc token"),
+    # (target: the node's callback token, read back from the written model)
+    V("py_func", "python", ("PyFunc",), _py(stateful=True, eager=False), lambda c: ""),
+    V("py_func_stateless", "python", ("PyFuncStateless",), _py(stateful=False, eager=False), lambda c: ""),
+    V("eager_py_func", "python", ("EagerPyFunc",), _py(stateful=True, eager=True), lambda c: ""),
     # native code
     V("native_custom_op", "native", ("MetainspectNativeProbe",), _native,
       lambda c: "custom op library (gen_security_probe_op.cc)"),
@@ -281,6 +282,7 @@ PLAN: dict[str, tuple[str, str, str, str]] = {
     "dataset_fn": ("print_to_file", "read_file", "gcs_read", "py_func"),
     "cond_branch": ("debug_identity_v2_file", "table_from_non_asset_file", "data_service_dataset", "eager_py_func"),
     "while_body": ("debug_identity_v3_file", "matching_files", "debug_identity_grpc", "py_func"),
+    "cond_v1_branch": ("write_file", "immutable_const_file", "gcs_write", "py_func"),
     "nested_plain": ("write_file", "read_file", "gcs_read", "py_func"),
     "nested_base64": ("write_file", "read_file", "rpc_client", "eager_py_func"),
     "nested_long_string": ("debug_identity_file", "foreign_restore", "debug_identity_grpc", "py_func"),
@@ -427,6 +429,13 @@ def build_tf1(path: Path, place: str, variant: Variant, case: str) -> Built:
         elif place == "cond_branch":
             pred = v1.placeholder_with_default(True, [], name="fast_path")
             y = tf.cond(pred, lambda: control(variant.build(case), y), lambda: y * 2.0)
+        elif place == "cond_v1_branch":
+            pred = v1.placeholder_with_default(True, [], name="fast_path")
+            v1.disable_control_flow_v2()
+            try:
+                y = tf.cond(pred, lambda: control(variant.build(case), y), lambda: y * 2.0)
+            finally:
+                v1.enable_control_flow_v2()
         elif place == "while_body":
             def body(i: tf.Tensor, acc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
                 return i + 1, control(variant.build(case), acc)
@@ -711,10 +720,16 @@ def nested_value(meta_graph: Any, info: JSON) -> Any:
 
 
 def find_ops(graph_def: Any, ops: tuple[str, ...]) -> list[JSON]:
-    found = [{"op": n.op, "node": n.name, "function": None} for n in graph_def.node if n.op in ops]
+    found = [{"op": n.op, "node": n.name, "function": None, "token": token(n)} for n in graph_def.node if n.op in ops]
     for fn in sorted(graph_def.library.function, key=lambda f: f.signature.name):
-        found += [{"op": n.op, "node": n.name, "function": fn.signature.name} for n in fn.node_def if n.op in ops]
+        found += [{"op": n.op, "node": n.name, "function": fn.signature.name, "token": token(n)}
+                  for n in fn.node_def if n.op in ops]
     return found
+
+
+def token(node: Any) -> str | None:
+    """A py_func's callback key (``pyfunc_N``): what it calls in the loading process."""
+    return node.attr["token"].s.decode() if "token" in node.attr else None
 
 
 CHECKPOINT_OPS = ("SaveV2", "RestoreV2")
@@ -748,7 +763,7 @@ def locate(built: Built, variant: Variant, case: str) -> list[JSON]:
                  if not saver_own(mg, f)]
     assert found, f"{case}: no {variant.ops} in the written model"
     for f in found:
-        f["target"] = variant.target(case)
+        f["target"] = f.pop("token") or variant.target(case)
     return found
 
 

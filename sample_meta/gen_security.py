@@ -33,7 +33,7 @@ import tensorflow as tf
 from generate import ROOT, fresh_dir, write_json
 from google.protobuf import descriptor_pb2
 from tensorflow.core.example import example_pb2, feature_pb2
-from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.core.protobuf import control_flow_pb2, saved_model_pb2
 from tensorflow.distribute.experimental.rpc.kernels import gen_rpc_ops
 from tensorflow.python.data.experimental.ops import data_service_ops
 from tensorflow.python.saved_model import constants as saved_model_constants
@@ -454,7 +454,15 @@ def build_tf1(path: Path, place: str, variant: Variant, case: str) -> Built:
             raise ValueError(place)
         outputs["y"] = tf.identity(y, name="y")
         save_tf1(path, graph, outputs, {"x": x}, main_op=main_op, train_op=train_op)
-    if place == "tf1_legacy_init_op":
+    if place == "cond_v1_branch":
+        def canonical_cond_context(mg: Any) -> None:
+            """TF serializes CondContextDef's external_values map in hash order: re-serialize it
+            deterministically (same message) so the file is the same from run to run."""
+            values = mg.collection_def["cond_context"].bytes_list.value
+            for i, raw in enumerate(values):
+                values[i] = control_flow_pb2.CondContextDef.FromString(raw).SerializeToString(deterministic=True)
+        edit_saved_model(path, canonical_cond_context)
+    elif place == "tf1_legacy_init_op":
         def to_legacy(mg: Any) -> None:
             mg.collection_def["legacy_init_op"].CopyFrom(mg.collection_def["saved_model_main_op"])
             del mg.collection_def["saved_model_main_op"]
@@ -909,7 +917,7 @@ WITHOUT_LIBRARY = """
 import os, socket, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.core.protobuf import control_flow_pb2, saved_model_pb2
 for path in sys.argv[1:]:
     sm = saved_model_pb2.SavedModel.FromString(open(path + "/saved_model.pb", "rb").read())
     try:

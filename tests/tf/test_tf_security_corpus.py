@@ -162,8 +162,11 @@ def test_kernel_registry_equals_a_fresh_dump(tmp_path: Path) -> None:
     out = tmp_path / "kernels.json"
     subprocess.run([sys.executable, str(ROOT / "tools" / "dump_kernel_registry.py"), "--out", str(out)],
                    check=True, capture_output=True)
-    shipped = ROOT / "metainspect" / "data" / "tf_kernel_registry.json"
-    assert out.read_text() == shipped.read_text()
+    fresh = json.loads(out.read_text())
+    shipped = json.loads((ROOT / "metainspect" / "data" / "tf_kernel_registry.json").read_text())
+    # a 2.21 patch release may differ in tf_version only
+    assert fresh.pop("tf_version").rsplit(".", 1)[0] == shipped.pop("tf_version").rsplit(".", 1)[0] == "2.21"
+    assert fresh == shipped
 
 
 @pytest.mark.parametrize("rel", [

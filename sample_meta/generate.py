@@ -1149,6 +1149,8 @@ SAMPLES: dict[str, Callable[[], None]] = {
     "check/unsafe_ops": sample_check_unsafe_ops,
     "check/io_unambiguous": sample_check_io_unambiguous,
     "check/io_ambiguous": sample_check_io_ambiguous,
+    "security": lambda: __import__("gen_security").sample_security(),  # sample_meta/gen_security.py
+    "real_models_2_tf": lambda: __import__("gen_real_models").sample_real_models_2_tf(),  # gen_real_models.py
 }
 SAMPLES.update(__import__("gen_convert").SAMPLES)  # convert/bert, convert/t5 (BERT- and T5-style checkpoints)
 

@@ -25,6 +25,8 @@ from metainspect.diff.values import ValueDiff, comparable, compare_values
 from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from metainspect.checkpoint import Checkpoint, TensorInfo
 
 CHECKPOINT = "checkpoint"
@@ -283,6 +285,39 @@ def _compare_pairs(ckpt_a: Checkpoint, ckpt_b: Checkpoint, pairs: list[tuple[Ten
         value_b = ckpt_b.get(info_b.name)
         found = compare_values(value_a, value_b, info_a.dtype, info_b.dtype, atol=atol, rtol=rtol,
                                progress=progress.tensor(pair_bytes, value_a.size))
+        _drop_resident_pages(value_a)
+        _drop_resident_pages(value_b)
         del value_a, value_b
         progress.finish(pair_bytes, start)
         yield info_a, info_b, found
+
+
+def _drop_resident_pages(array: np.ndarray) -> None:
+    """Let this process drop the pages of an array that views a read-only file mapping.
+
+    Arrays read from a V2 bundle view its memory-mapped data file; the pages a comparison
+    touched would otherwise stay counted in this process until the checkpoint is closed, so the
+    resident size would grow to both checkpoints' sizes. The data stays in the page cache and
+    the array stays valid (its pages come back from the file if read again). Other arrays
+    (decoded copies, partitioned tensors, V1 records) are left alone.
+    """
+    import mmap
+
+    import numpy as np
+
+    owner: object = array
+    while isinstance(owner, np.ndarray) and owner.base is not None:
+        owner = owner.base
+    if isinstance(owner, memoryview):
+        owner = owner.obj
+    if not isinstance(owner, mmap.mmap) or not hasattr(owner, "madvise") or not array.nbytes:
+        return
+    with memoryview(owner) as view:
+        if not view.readonly:  # a private, writable mapping would lose its changes
+            return
+        origin = np.frombuffer(view, np.uint8).__array_interface__["data"][0]
+    start = array.__array_interface__["data"][0] - origin
+    if start < 0 or start + array.nbytes > len(owner):
+        return
+    aligned = start - start % mmap.PAGESIZE
+    owner.madvise(mmap.MADV_DONTNEED, aligned, start + array.nbytes - aligned)

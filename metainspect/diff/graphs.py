@@ -461,7 +461,7 @@ def _function_change(fa: FunctionDef, fb: FunctionDef, names: Names, fmap_exact:
     exact = fmap_exact and not any(x != y for x, y in pairs.items())
     body = _nodes_diff(side_a, side_b, pairs, body_names, {}, lambda name: True, exact)
     signature = _signature_changes(fa, fb, pairs, names)
-    if body.identical and not signature and name_a == name_b:
+    if body.identical and not signature:  # a renamed function alone is listed under renamed
         return None
     return FunctionChange(name_b, name_a if name_a != name_b else None, tuple(signature), body)
 

@@ -16,7 +16,9 @@ compared element by element (equal or not).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 #: elements converted and compared at a time (three float64 work buffers of this size)
 CHUNK_ELEMENTS = 1 << 18
 
+#: threads comparing the parts of one large tensor side by side
+_WORKERS = 2
 _INTEGER_PREFIXES = ("int", "uint", "qint", "quint", "bool")
 
 
@@ -73,7 +77,50 @@ def compare_values(a: np.ndarray, b: np.ndarray, dtype_a: str, dtype_b: str, *, 
         return ValueDiff(a.size, differing)
     exact = atol == 0 and rtol == 0 and _is_integer(dtype_a) and _is_integer(dtype_b)
     is_complex = dtypes.from_name(dtype_a).numpy().kind == "c" or dtypes.from_name(dtype_b).numpy().kind == "c"
-    return _Accumulator(atol, rtol, exact, is_complex).run(a.reshape(-1), b.reshape(-1), progress)
+    flat_a, flat_b = a.reshape(-1), b.reshape(-1)
+    same_type = flat_a.dtype == flat_b.dtype
+    parts = _split(flat_a.size)
+    accumulators = [_Accumulator(atol, rtol, exact, is_complex, same_type) for _ in parts]
+    report = _locked(progress) if progress is not None and len(parts) > 1 else progress
+    if len(parts) == 1:
+        accumulators[0].run(flat_a, flat_b, report)
+    else:
+        jobs = [_pool().submit(acc.run, flat_a[start:end], flat_b[start:end], report)
+                for acc, (start, end) in zip(accumulators, parts)]
+        for job in jobs:
+            job.result()
+    total = accumulators[0]
+    for other in accumulators[1:]:
+        total.merge(other)
+    return total.result(flat_a.size)
+
+
+def _split(size: int) -> list[tuple[int, int]]:
+    """Element ranges compared side by side: one per worker, each several chunks long."""
+    workers = min(_WORKERS, max(1, size // (4 * CHUNK_ELEMENTS)))
+    step = -(-size // workers) if size else 0
+    return [(i * step, min(size, (i + 1) * step)) for i in range(workers)] or [(0, 0)]
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the halves of a large tensor (numpy releases the GIL in every step of a chunk)."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="metainspect-diff")
+    return _executor
+
+
+def _locked(progress: Callable[[int], None]) -> Callable[[int], None]:
+    lock = threading.Lock()
+
+    def report(elements: int) -> None:
+        with lock:
+            progress(elements)
+
+    return report
 
 
 def _known(name: str) -> bool:
@@ -103,10 +150,10 @@ def _count_unequal_objects(a: np.ndarray, b: np.ndarray) -> int:
 class _Accumulator:
     """Running float64 sums over the chunks of one pair of flat arrays."""
 
-    def __init__(self, atol: float, rtol: float, exact: bool, is_complex: bool) -> None:
+    def __init__(self, atol: float, rtol: float, exact: bool, is_complex: bool, same_type: bool) -> None:
         import numpy as np
 
-        self.atol, self.rtol, self.exact = atol, rtol, exact
+        self.atol, self.rtol, self.exact, self.same_type = atol, rtol, exact, same_type
         self.work = np.dtype(np.complex128 if is_complex else np.float64)
         self.finite = 0  # positions where both values are finite
         self.mismatched = 0
@@ -114,7 +161,7 @@ class _Accumulator:
         self.aa = self.bb = self.ab = self.dd = 0.0
         self.nan_a = self.nan_b = self.inf_a = self.inf_b = 0
 
-    def run(self, a: np.ndarray, b: np.ndarray, progress: Callable[[int], None] | None) -> ValueDiff:
+    def run(self, a: np.ndarray, b: np.ndarray, progress: Callable[[int], None] | None) -> None:
         import numpy as np
 
         size = a.size
@@ -126,12 +173,25 @@ class _Accumulator:
             self._chunk(a[start:end], b[start:end], x[:n], y[:n], d[:n])
             if progress is not None:
                 progress(n)
-        return self._result(size)
+
+    def merge(self, other: _Accumulator) -> None:
+        """Add the sums of ``other``, which covered other elements of the same pair."""
+        for name in ("finite", "mismatched", "abs_sum", "aa", "bb", "ab", "dd", "nan_a", "nan_b", "inf_a", "inf_b"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.abs_max = max(self.abs_max, other.abs_max)
 
     def _chunk(self, ra: np.ndarray, rb: np.ndarray, x: np.ndarray, y: np.ndarray, d: np.ndarray) -> None:
         import numpy as np
 
         np.copyto(x, ra, casting="unsafe")
+        if self.same_type and _same_bytes(ra, rb):  # equal values: no difference to measure
+            aa = _dot(x, x)
+            if math.isfinite(aa):
+                self.finite += x.size
+                self.aa += aa
+                self.bb += aa
+                self.ab += aa
+                return
         np.copyto(y, rb, casting="unsafe")
         aa, bb = _dot(x, x), _dot(y, y)
         if not math.isfinite(aa + bb):  # NaN or Inf somewhere (or squares beyond float64)
@@ -156,8 +216,8 @@ class _Accumulator:
         if d.size:
             self.abs_max = max(self.abs_max, float(d.max()))
             self.abs_sum += float(d.sum())
-        if self.exact:
-            return int(np.count_nonzero(ra != rb))
+        if self.exact or (self.atol == 0 and self.rtol == 0 and self.same_type):
+            return int(np.count_nonzero(ra != rb))  # in the stored type: fewer bytes than float64
         if self.atol == 0 and self.rtol == 0:
             return int(np.count_nonzero(d))
         limit = np.abs(y)
@@ -189,7 +249,7 @@ class _Accumulator:
             self.dd += _dot(d, d)
             self.mismatched += self._outside(ra[both], rb[both], d, fy)
 
-    def _result(self, size: int) -> ValueDiff:
+    def result(self, size: int) -> ValueDiff:
         if not self.finite:
             return ValueDiff(size, self.mismatched, nan_a=self.nan_a, nan_b=self.nan_b,
                              inf_a=self.inf_a, inf_b=self.inf_b)
@@ -205,6 +265,14 @@ class _Accumulator:
             size, self.mismatched, max_abs_diff=self.abs_max, mean_abs_diff=self.abs_sum / self.finite,
             rel_l2=rel_l2, cosine=cosine, nan_a=self.nan_a, nan_b=self.nan_b, inf_a=self.inf_a, inf_b=self.inf_b,
         )
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical chunks (compared as unsigned integers of the element size, without a copy)."""
+    import numpy as np
+
+    unit = np.dtype(f"u{a.dtype.itemsize}") if a.dtype.itemsize in (1, 2, 4, 8) else np.dtype(np.uint8)
+    return bool(np.array_equal(a.view(unit), b.view(unit)))
 
 
 def _dot(x: np.ndarray, y: np.ndarray) -> float:

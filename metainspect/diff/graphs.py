@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.diff.attrvalues import IDENTITY, NAME_ATTRS, Names, attr_key, show
-from metainspect.diff.matching import NodeSet, learned_rules, match_nodes, split_function_reference
+from metainspect.diff.matching import NodeSet, ScopeRenames, match_nodes, split_function_reference
 from metainspect.diff.results import FieldChange, Renamed
 from metainspect.graph.model import Model, Node
 
@@ -247,7 +247,8 @@ def diff_graphs(a: str | os.PathLike[str] | Model, b: str | os.PathLike[str] | M
     """
     model_a, model_b = _model(a, tags), _model(b, tags)
     keep = _searcher(match)
-    rules = Renamer(renames).rules
+    user_rules = Renamer(renames)
+    rules = user_rules.rules
     notes = [f"{side}: compared the meta graph tagged {','.join(m.tags) or '(no tags)'} of {len(m.all_tags)}"
              for side, m in (("A", model_a), ("B", model_b)) if len(m.all_tags) > 1]
     functions, fmap = _diff_functions(model_a, model_b, keep)
@@ -255,7 +256,7 @@ def diff_graphs(a: str | os.PathLike[str] | Model, b: str | os.PathLike[str] | M
     side_a, side_b = NodeSet(model_a.nodes()), NodeSet(model_b.nodes())
     seed = _seed(side_a, side_b, rules)
     pairs = match_nodes(side_a, side_b, lambda n: _node_key(n, names_for_key), lambda n: _node_key(n, IDENTITY), seed)
-    scope_rules = Renamer([*rules, *learned_rules(pairs.items())])
+    scope_rules = _scopes(user_rules, ScopeRenames(pairs.items()))
     names = Names(nodes=lambda x: pairs.get(x, x), scopes=scope_rules, functions=names_for_key.functions)
     defaults = _defaults(model_a, model_b)
     exact = not any(x != y for x, y in (*pairs.items(), *fmap.items()))
@@ -456,7 +457,7 @@ def _function_change(fa: FunctionDef, fb: FunctionDef, names: Names, fmap_exact:
     side_a = NodeSet([Node.from_proto(n) for n in fa.node_def], split_function_reference, outputs_a)
     side_b = NodeSet([Node.from_proto(n) for n in fb.node_def], split_function_reference, outputs_b)
     pairs = match_nodes(side_a, side_b, lambda n: _node_key(n, names), lambda n: _node_key(n, IDENTITY))
-    body_names = Names(nodes=lambda x: pairs.get(x, x), scopes=Renamer(learned_rules(pairs.items())),
+    body_names = Names(nodes=lambda x: pairs.get(x, x), scopes=ScopeRenames(pairs.items()),
                        functions=names.functions)
     exact = fmap_exact and not any(x != y for x, y in pairs.items())
     body = _nodes_diff(side_a, side_b, pairs, body_names, {}, lambda name: True, exact)
@@ -505,18 +506,24 @@ def _rename_function_ref(ref: str, pairs: Mapping[str, str]) -> str:
 
 
 def _explaining_rules(renamed: Iterable[Renamed]) -> tuple[tuple[Renamed, int], ...]:
-    """The learned scope rules with how many renamed nodes each is the first match of."""
+    """The learned scope rules with how many renamed nodes each renames, most first."""
     pairs = [(r.old, r.new) for r in renamed]
-    rules = learned_rules(pairs)
-    counts: Counter[int] = Counter()
+    learned = ScopeRenames(pairs)
+    counts: Counter[str] = Counter()
     for old, new in pairs:
-        for i, rule in enumerate(rules):
-            if rule.apply(old) is not None:
-                if rule.apply(old) == new:
-                    counts[i] += 1
-                break
-    return tuple((Renamed(rules[i].old, rules[i].new), counts[i])
-                 for i in sorted(counts, key=lambda i: (-counts[i], rules[i].old)))
+        rule = learned.rule_for(old)
+        if rule is not None and rule.apply(old) == new:
+            counts[rule.old] += 1
+    return tuple((Renamed(old, learned.rules[old].new), n) for old, n in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
+
+
+def _scopes(user: Renamer, learned: ScopeRenames) -> Callable[[str], str]:
+    """Checkpoint keys and scope names of A in B's names: the caller's rules first, else the learned ones."""
+    def rename(name: str) -> str:
+        renamed = user(name) if user else name
+        return renamed if renamed != name else learned(name)
+
+    return rename
 
 
 def _outside_graph(meta_graph: MetaGraphDef) -> MetaGraphDef:
@@ -538,14 +545,14 @@ def _outside_graph(meta_graph: MetaGraphDef) -> MetaGraphDef:
     return copy
 
 
-def _mapped_meta_graph(meta_graph: MetaGraphDef, renamed: dict[str, str], scopes: Renamer) -> MetaGraphDef:
+def _mapped_meta_graph(meta_graph: MetaGraphDef, renamed: dict[str, str], scopes: Callable[[str], str]) -> MetaGraphDef:
     """:func:`_outside_graph` with every node reference renamed to B's names."""
     from metainspect.edit.changes import ChangeLog
     from metainspect.edit.references import NAME, rewrite_meta_graph
     from metainspect.graph.names import rename_reference
 
     copy = _outside_graph(meta_graph)
-    if not renamed and not scopes:
+    if not renamed:
         return copy
 
     def visit(role: str, value: str, where: str) -> str:

@@ -12,16 +12,18 @@ their inputs are the same once A's names are mapped to B's; otherwise both stay 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
-from metainspect.checkpoint.renames import Rename, Renamer
+from metainspect.checkpoint.renames import Rename
 from metainspect.graph.model import Node
 from metainspect.graph.names import split_reference
 
 #: a reference split into (control marker, node name, output suffix such as ":1")
 Splitter = Callable[[str], tuple[str, str, str]]
-_MAX_ROUNDS = 64
+_MAX_ROUNDS = 16
+#: name pairs scored by common trailing components, at most, in one group of equal nodes
+_TAIL_PAIRS = 1 << 14
 _UNPAIRED = "\0unpaired:"
 
 
@@ -93,7 +95,14 @@ def match_nodes(a: NodeSet, b: NodeSet, key_a: Callable[[Node], Hashable], key_b
     base_a = {n: hash(key_a(a.nodes[n])) for n in unpaired_a}
     base_b = {n: hash(key_b(b.nodes[n])) for n in unpaired_b}
     found: dict[str, str] = {}
-    while unpaired_a and unpaired_b:
+    # pairs next to an unpaired node are where propagation starts
+    frontier = [(x, pairs[x]) for x in _neighbours(a, unpaired_a) if x in pairs]
+    while True:
+        found.update(_propagate(a, b, frontier, pairs, taken, base_a, base_b))
+        unpaired_a = [n for n in unpaired_a if n not in pairs]
+        unpaired_b = [n for n in unpaired_b if n not in taken]
+        if not unpaired_a or not unpaired_b:
+            break
         groups = _colour_groups(a, b, unpaired_a, unpaired_b, base_a, base_b, pairs, taken)
         new = {xs[0]: ys[0] for xs, ys in groups if len(xs) == 1 and len(ys) == 1}
         if not new:
@@ -103,10 +112,62 @@ def match_nodes(a: NodeSet, b: NodeSet, key_a: Callable[[Node], Hashable], key_b
         pairs.update(new)
         found.update(new)
         taken.update(new.values())
-        unpaired_a = [n for n in unpaired_a if n not in new]
-        unpaired_b = [n for n in unpaired_b if n not in taken]
-    _drop_unsound(a, b, found, pairs, base_a, base_b)
+        frontier = list(new.items())
+    _drop_unsound(a, b, found, pairs, taken, base_a, base_b)
     return pairs
+
+
+def _neighbours(side: NodeSet, names: Iterable[str]) -> set[str]:
+    """Inputs and consumers of ``names``."""
+    found: set[str] = set()
+    for name in names:
+        found.update(op for op, _ in side.inputs[name])
+        found.update(side.nodes[name].control_inputs)
+        found.update(c for c, _ in side.consumers.get(name, ()) if c is not None)
+    return found
+
+
+def _propagate(a: NodeSet, b: NodeSet, frontier: Iterable[tuple[str, str]], pairs: dict[str, str], taken: set[str],
+               base_a: dict[str, int], base_b: dict[str, int]) -> dict[str, str]:
+    """Pair outward from paired nodes: inputs in the same position, and consumers through the same
+    input slot, when exactly one unpaired node with the same key is there on each side."""
+    found: dict[str, str] = {}
+    queue = deque(frontier)
+    while queue:
+        x, y = queue.popleft()
+        candidates = []
+        inputs_a, inputs_b = a.inputs.get(x, ()), b.inputs.get(y, ())
+        if len(inputs_a) == len(inputs_b):
+            for (op_a, suffix_a), (op_b, suffix_b) in zip(inputs_a, inputs_b):
+                if (suffix_a == suffix_b and op_a in base_a and op_b in base_b and op_a not in pairs
+                        and op_b not in taken and base_a[op_a] == base_b[op_b]):
+                    candidates.append((op_a, op_b))
+        by_slot_a = _unpaired_consumers(a, x, base_a, pairs)
+        if by_slot_a:
+            by_slot_b = _unpaired_consumers(b, y, base_b, taken)
+            for key, xs in by_slot_a.items():
+                ys = by_slot_b.get(key)
+                if ys is not None and len(xs) == 1 and len(ys) == 1:
+                    candidates.append((xs[0], ys[0]))
+        for p, q in candidates:
+            if p not in pairs and q not in taken:
+                pairs[p] = q
+                taken.add(q)
+                found[p] = q
+                queue.append((p, q))
+    return found
+
+
+def _unpaired_consumers(side: NodeSet, name: str, base: dict[str, int],
+                        paired: Mapping[str, str] | set[str]) -> dict[tuple[tuple[int, str], int], list[str]]:
+    """Unpaired consumers of ``name`` by (input slot, key); each consumer once per slot."""
+    groups: dict[tuple[tuple[int, str], int], list[str]] = {}
+    for consumer, slot in side.consumers.get(name, ()):
+        if consumer is not None and consumer in base and consumer not in paired:
+            group = groups.setdefault((slot, base[consumer]), [])
+            if consumer not in group:
+                group.append(consumer)
+    return groups
 
 
 def _colour_groups(a: NodeSet, b: NodeSet, unpaired_a: list[str], unpaired_b: list[str],
@@ -160,12 +221,12 @@ def _refined(side: NodeSet, name: str, colour: int, of: Callable[[str | None], i
 def _by_names(a: NodeSet, b: NodeSet, groups: list[tuple[list[str], list[str]]],
               pairs: dict[str, str]) -> dict[str, str]:
     """Pairs among equal-coloured nodes decided by names: learned rules, common tails, file order."""
-    renamer = Renamer(learned_rules(pairs.items()))
+    renamer = ScopeRenames(pairs.items())
     found: dict[str, str] = {}
     for xs, ys in groups:
         left = set(ys)
         for x in xs:
-            y = renamer(x) if renamer else x
+            y = renamer(x)
             if y in left:
                 found[x] = y
                 left.discard(y)
@@ -180,8 +241,9 @@ def _by_names(a: NodeSet, b: NodeSet, groups: list[tuple[list[str], list[str]]],
 
 
 def _by_common_tail(xs: list[str], ys: list[str]) -> dict[str, str]:
-    """Pairs whose names share more trailing ``/`` components with each other than with any other."""
-    if not xs or not ys:
+    """Pairs whose names share more trailing ``/`` components with each other than with any other
+    (among at most _TAIL_PAIRS candidate pairs: larger groups are left to file order)."""
+    if not xs or not ys or len(xs) * len(ys) > _TAIL_PAIRS:
         return {}
     best_for_x = {x: _best(x, ys) for x in xs}
     best_for_y = {y: _best(y, xs) for y in ys}
@@ -203,32 +265,52 @@ def _common_tail(x: str, y: str) -> int:
     return k
 
 
-def learned_rules(pairs: Iterable[tuple[str, str]]) -> list[Rename]:
-    """Scope renames explaining renamed pairs (``net/a/w`` -> ``model/a/w`` gives ``net`` -> ``model``),
-    the most common target for each scope, most specific scope first."""
-    votes: Counter[tuple[str, str]] = Counter()
-    for x, y in pairs:
-        if x == y:
-            continue
-        k = _common_tail(x, y)
-        old, new = "/".join(x.split("/")[: len(x.split("/")) - k]), "/".join(y.split("/")[: len(y.split("/")) - k])
-        if old:
-            votes[(old, new)] += 1
-    best: dict[str, tuple[int, str]] = {}
-    for (old, new), count in votes.most_common():
-        best.setdefault(old, (count, new))
-    return [Rename(old, best[old][1]) for old in sorted(best, key=lambda s: (-len(s), s))]
+class ScopeRenames:
+    """Scope renames explaining renamed pairs (``net/a/w`` -> ``model/a/w`` gives ``net`` ->
+    ``model``, the most common target for each scope), kept as :class:`Rename` rules indexed by
+    scope: the most specific scope of a name that has a rule renames it."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        votes: Counter[tuple[str, str]] = Counter()
+        for x, y in pairs:
+            if x == y:
+                continue
+            k = _common_tail(x, y)
+            xs, ys = x.split("/"), y.split("/")
+            old, new = "/".join(xs[: len(xs) - k]), "/".join(ys[: len(ys) - k])
+            if old:
+                votes[(old, new)] += 1
+        self.rules: dict[str, Rename] = {}
+        for (old, new), _ in votes.most_common():
+            self.rules.setdefault(old, Rename(old, new))
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def rule_for(self, name: str) -> Rename | None:
+        parts = name.split("/")
+        for k in range(len(parts), 0, -1):
+            rule = self.rules.get("/".join(parts[:k]))
+            if rule is not None:
+                return rule
+        return None
+
+    def __call__(self, name: str) -> str:
+        rule = self.rule_for(name)
+        renamed = rule.apply(name) if rule is not None else None
+        return name if renamed is None else renamed
 
 
-def _drop_unsound(a: NodeSet, b: NodeSet, found: dict[str, str], pairs: dict[str, str],
+def _drop_unsound(a: NodeSet, b: NodeSet, found: dict[str, str], pairs: dict[str, str], taken: set[str],
                   base_a: dict[str, int], base_b: dict[str, int]) -> None:
-    """Unpair structural pairs whose op, attrs or mapped inputs differ (repeated: an unpairing
-    can break its consumers' pairs)."""
-    while True:
-        bad = [x for x, y in found.items()
-               if base_a[x] != base_b[y] or a.mapped_inputs(x, pairs) != b.mapped_inputs(y)]
-        if not bad:
-            return
-        for x in bad:
-            del found[x]
-            del pairs[x]
+    """Unpair structural pairs whose op, attrs or mapped inputs differ; an unpairing makes its
+    consumers' pairs checked again."""
+    queue = deque(found)
+    while queue:
+        x = queue.popleft()
+        y = found.get(x)
+        if y is None or (base_a[x] == base_b[y] and a.mapped_inputs(x, pairs) == b.mapped_inputs(y)):
+            continue
+        del found[x], pairs[x]
+        taken.discard(y)
+        queue.extend(c for c, _ in a.consumers.get(x, ()) if c in found)

@@ -276,3 +276,25 @@ def test_match_restricts_to_names() -> None:
     found = diff_graphs(a, b, match="^net/")
     assert [n.name for n in found.added] == ["net/more"]
     assert diff_graphs(a, b, match="^x$").identical
+
+
+def _chain(blocks: int, name: Any) -> list[NodeDef]:
+    """x -> blocks x (MatMul by an equal constant, Relu): nodes told apart by position only."""
+    weight = _const(np.full((2, 2), 0.5))
+    nodes, last = [_node("x", "Placeholder", dtype=F32)], "x"
+    for i in range(blocks):
+        nodes += [_node(name(i, "w"), "Const", dtype=F32, value=weight),
+                  _node(name(i, "mm"), "MatMul", (last, name(i, "w")), T=F32),
+                  _node(name(i, "act"), "Relu", (name(i, "mm"),), T=F32)]
+        last = name(i, "act")
+    return nodes
+
+
+def test_long_chain_of_equal_blocks_renamed_irregularly() -> None:
+    a = _model(*_chain(300, lambda i, part: f"block_{i}/{part}"))
+    b = _model(*_chain(300, lambda i, part: f"{part}_{299 - i}_of_chain"))  # no scope rule explains it
+    found = diff_graphs(a, b)
+    assert not found.added and not found.removed and not found.changed
+    pairs = {r.old: r.new for r in found.renamed}
+    assert len(pairs) == 900
+    assert all(pairs[f"block_{i}/{part}"] == f"{part}_{299 - i}_of_chain" for i in range(300) for part in ("w", "mm", "act"))

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     NO_TF_MESSAGE, BenchError, Row, add_common_args, child_json, find_tf_python, fmt, load_average,
     metainspect_command, peak_rss_kib, print_header, print_table, ratio_row, summarize, tf_env, tf_version,
     workdir,

@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,10 +32,10 @@ InputArg = Annotated[str, typer.Argument(
 def diff(
     a: InputArg,
     b: InputArg,
-    match: Annotated[Optional[str], typer.Option(
+    match: Annotated[str | None, typer.Option(
         "--match", metavar="RE", show_default=False,
         help="Only names this regular expression finds (searched; A's names after --rename).")] = None,
-    rename: Annotated[Optional[list[str]], typer.Option(
+    rename: Annotated[list[str] | None, typer.Option(
         "--rename", metavar="OLD=NEW", show_default=False,
         help="Pair A's names renamed by this rule (rewrite's rules: net=model scopes, re:PATTERN=REPL). "
              "Repeatable; first match wins.")] = None,
@@ -47,7 +47,7 @@ def diff(
         "--rtol", min=0.0, metavar="X", help="Relative tolerance (numpy.isclose; NaN equals NaN).")] = 0.0,
     top: Annotated[int, typer.Option(
         "--top", min=0, metavar="N", help="Show the N largest changes of each kind (0: all).")] = 20,
-    kind: Annotated[Optional[str], typer.Option(
+    kind: Annotated[str | None, typer.Option(
         "--kind", metavar="KIND", show_default=False,
         help="graph or checkpoint: how to read two inputs that are both (SavedModel dirs; default graph).")] = None,
     tags: TagsOpt = None,

@@ -19,8 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from metainspect.diff.checkpoints import CheckpointDiff, TensorChange, TensorEntry, diff_checkpoints
 from metainspect.diff.graphs import (
-    CollectionChange, FunctionChange, FunctionsDiff, GraphDiff, KeyedDiff, NodeChange, NodeEntry, NodesDiff,
-    SignatureChange, diff_graphs,
+    CollectionChange,
+    FunctionChange,
+    FunctionsDiff,
+    GraphDiff,
+    KeyedDiff,
+    NodeChange,
+    NodeEntry,
+    NodesDiff,
+    SignatureChange,
+    diff_graphs,
 )
 from metainspect.diff.inputs import CHECKPOINT, GRAPH, kinds_of, pair_kind
 from metainspect.diff.results import FieldChange, Renamed

@@ -151,7 +151,7 @@ def _show_scalar(kind: str, item: Any) -> str:
         try:
             return repr(item.decode("utf-8"))
         except UnicodeDecodeError:
-            return "0x" + item.hex()
+            return "0x" + str(item.hex())
     if kind == "type":
         return dtypes.name_of(item)
     if kind == "shape":
@@ -165,7 +165,7 @@ def _show_scalar(kind: str, item: Any) -> str:
             text += f" = {_short(values)}"
         return text
     if kind == "func":
-        return item.name
+        return str(item.name)
     if kind == "f":
         return repr(item)
     if kind == "b":

@@ -371,8 +371,8 @@ def _attr_changes(attrs_a: Mapping[str, AttrValue], attrs_b: Mapping[str, AttrVa
                   op: str, names: Names, defaults: Defaults) -> list[FieldChange]:
     changes = []
     for key in sorted(set(attrs_a) | set(attrs_b)):
-        value_a = attrs_a[key] if key in attrs_a else None
-        value_b = attrs_b[key] if key in attrs_b else None
+        value_a = attrs_a.get(key)
+        value_b = attrs_b.get(key)
         if value_a is not None and value_b is not None:
             if value_a == value_b and key not in NAME_ATTRS and not _names_function(value_a):
                 continue

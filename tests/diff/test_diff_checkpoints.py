@@ -12,15 +12,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diff_helpers import SAMPLES, run_cli, write_checkpoint
 from metainspect.checkpoint import open_checkpoint
 from metainspect.diff import diff_checkpoints
 from metainspect.errors import CorruptError, MetainspectError
 from metainspect.rewrite import RewriteOptions, rewrite_checkpoint
 
+from helpers.cli import Cli, CliResult
+from helpers.diff import write_checkpoint
+from helpers.paths import SAMPLES
+
 RNG = np.random.default_rng(42)
 W = RNG.normal(size=(6, 5)).astype(np.float32)
 B = RNG.normal(size=5).astype(np.float32)
+
+
+def _run(cli: Cli, *args: object) -> CliResult:
+    """``metainspect ARGS`` in this process (paths given as Path objects too)."""
+    return cli(*map(str, args))
 
 
 def _pair(tmp_path: Path) -> tuple[str, str]:
@@ -150,16 +158,16 @@ def test_no_values_reads_the_indexes_only(tmp_path: Path) -> None:
     assert found.changed == () and not found.identical
 
 
-def test_corrupt_tensor_is_unusable_input(tmp_path: Path) -> None:
+def test_corrupt_tensor_is_unusable_input(tmp_path: Path, cli: Cli) -> None:
     a, b = _pair(tmp_path)
     data = glob.glob(b + ".data-*")[0]
     raw = bytearray(Path(data).read_bytes())
     raw[3] ^= 0xFF
     Path(data).write_bytes(bytes(raw))
-    result = run_cli("diff", a, b)
+    result = _run(cli, "diff", a, b)
     assert result.code == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("metainspect: ") and "checksum mismatch" in result.stderr
-    assert run_cli("diff", a, b, "--no-verify").code == 1
+    assert _run(cli, "diff", a, b, "--no-verify").code == 1
 
 
 def test_opened_checkpoints_stay_open(tmp_path: Path) -> None:
@@ -208,10 +216,10 @@ def test_v1_against_v2_sample(tmp_path: Path) -> None:
     assert found.changed and all(c.dtype_b == "float16" for c in found.changed)
 
 
-def test_json_is_valid_with_non_finite_values(tmp_path: Path) -> None:
+def test_json_is_valid_with_non_finite_values(tmp_path: Path, cli: Cli) -> None:
     a = write_checkpoint(tmp_path / "a", {"z": np.zeros(3, np.float32)})
     b = write_checkpoint(tmp_path / "b", {"z": np.array([1.0, np.nan, 0.0], np.float32)})
-    result = run_cli("diff", a, b, "--json")
+    result = _run(cli, "diff", a, b, "--json")
     assert result.code == 1, result.stderr
     doc = json.loads(result.stdout)  # strict JSON: no bare NaN or Infinity
     (entry,) = doc["changed"]

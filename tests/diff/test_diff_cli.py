@@ -7,11 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diff_helpers import SAMPLES, run_cli, write_checkpoint
 from metainspect.diff import CHECKPOINT, GRAPH, kinds_of, pair_kind
 from metainspect.errors import NotFoundError, WrongKindError
 
+from helpers.cli import Cli, CliResult
+from helpers.diff import write_checkpoint
+from helpers.paths import SAMPLES
+
 BOTH = frozenset({GRAPH, CHECKPOINT})
+
+
+def _run(cli: Cli, *args: object) -> CliResult:
+    """``metainspect ARGS`` in this process (paths given as Path objects too)."""
+    return cli(*map(str, args))
 
 
 @pytest.mark.parametrize(("path", "kinds"), [
@@ -62,45 +70,45 @@ def _pair(tmp_path: Path) -> tuple[str, str]:
     return a, b
 
 
-def test_exit_codes_and_summary(tmp_path: Path) -> None:
+def test_exit_codes_and_summary(tmp_path: Path, cli: Cli) -> None:
     a, b = _pair(tmp_path)
-    same = run_cli("diff", a, a)
+    same = _run(cli, "diff", a, a)
     assert same.code == 0 and same.stdout.rstrip().endswith("identical") and not same.stderr
-    different = run_cli("diff", a, b)
+    different = _run(cli, "diff", a, b)
     assert different.code == 1, different.stderr
     lines = different.stdout.splitlines()
     assert lines[2] == "1 compared: 0 equal, 0 within tolerance, 1 changed; 1 added, 1 removed, 0 renamed (exact)"
     assert "changed (1):" in lines and "added (1):" in lines and "removed (1):" in lines
     assert lines[-1] == "different"
-    assert run_cli("diff", a, b, "--match", "^w$", "--atol", "100").code == 0
+    assert _run(cli, "diff", a, b, "--match", "^w$", "--atol", "100").code == 0
 
 
-def test_json_schema(tmp_path: Path) -> None:
+def test_json_schema(tmp_path: Path, cli: Cli) -> None:
     a, b = _pair(tmp_path)
-    doc = run_cli("diff", a, b, "--json").json()
+    doc = _run(cli, "diff", a, b, "--json").json()
     assert {"a", "b", "kind", "identical", "added", "removed", "renamed", "changed", "counts", "notes"} <= set(doc)
     assert doc["kind"] == "checkpoint" and doc["identical"] is False
     assert doc["added"] == [{"name": "new", "dtype": "int32", "shape": [2], "nbytes": 8}]
     assert doc["removed"][0]["name"] == "gone" and doc["renamed"] == []
     (change,) = doc["changed"]
     assert change["name"] == "w" and change["max_abs_diff"] == 100.0 and change["mismatched"] == pytest.approx(1 / 12)
-    graph = run_cli("diff", SAMPLES / "mlp" / "model.ckpt-3.meta", SAMPLES / "mlp" / "model.ckpt-3.meta", "--json")
+    graph = _run(cli, "diff", SAMPLES / "mlp" / "model.ckpt-3.meta", SAMPLES / "mlp" / "model.ckpt-3.meta", "--json")
     assert graph.code == 0
     doc = graph.json()
     assert doc["kind"] == "graph" and doc["identical"] is True and doc["renamed"] == []
     assert {"functions", "collections", "signatures", "saver", "versions", "rename_rules"} <= set(doc)
 
 
-def test_no_values_and_top(tmp_path: Path) -> None:
+def test_no_values_and_top(tmp_path: Path, cli: Cli) -> None:
     a, b = _pair(tmp_path)
-    found = run_cli("diff", a, b, "--no-values", "--json").json()
+    found = _run(cli, "diff", a, b, "--no-values", "--json").json()
     assert found["values_compared"] is False and found["changed"] == []
     many = {f"t{i}": np.full(2, i, np.float32) for i in range(5)}
     c = write_checkpoint(tmp_path / "c", many)
     d = write_checkpoint(tmp_path / "d", {k: v + 1 for k, v in many.items()})
-    out = run_cli("diff", c, d, "--top", "2").stdout
+    out = _run(cli, "diff", c, d, "--top", "2").stdout
     assert "changed (largest 2 of 5):" in out
-    assert "changed (5):" in run_cli("diff", c, d, "--top", "0").stdout
+    assert "changed (5):" in _run(cli, "diff", c, d, "--top", "0").stdout
 
 
 @pytest.mark.parametrize("args", [
@@ -111,18 +119,18 @@ def test_no_values_and_top(tmp_path: Path) -> None:
     ["{a}", "{a}", "--atol", "-1"],
     ["{a}", str(SAMPLES / "frozen" / "frozen.pb")],
 ])
-def test_unusable_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+def test_unusable_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], cli: Cli) -> None:
     a, _ = _pair(tmp_path)
-    result = run_cli("diff", *[arg.format(a=a) for arg in args])
+    result = _run(cli, "diff", *[arg.format(a=a) for arg in args])
     assert result.code == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
-def test_truncated_index(tmp_path: Path) -> None:
+def test_truncated_index(tmp_path: Path, cli: Cli) -> None:
     a, _ = _pair(tmp_path)
     index = Path(a + ".index")
     index.write_bytes(index.read_bytes()[:20])
-    result = run_cli("diff", a, a)
+    result = _run(cli, "diff", a, a)
     assert result.code == 2 and result.stderr.count("\n") == 1 and result.stderr.startswith(f"metainspect: {a}")
 
 

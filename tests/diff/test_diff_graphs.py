@@ -14,15 +14,22 @@ from tensorboard.compat.proto.attr_value_pb2 import AttrValue
 from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
-from diff_helpers import SAMPLES, run_cli
 from metainspect.diff import diff_graphs
 from metainspect.edit import EditSpec, apply_edits, open_target, write_output
 from metainspect.formats.tensor_proto import encode
 from metainspect.graph.model import Model, load_model
 
+from helpers.cli import Cli, CliResult
+from helpers.paths import SAMPLES
+
 MLP = SAMPLES / "mlp" / "model.ckpt-3.meta"
 CONTROL_FLOW = SAMPLES / "control_flow" / "control_flow.meta"
 FUNCTIONS = SAMPLES / "functions" / "functions.meta"
+
+
+def _run(cli: Cli, *args: object) -> CliResult:
+    """``metainspect ARGS`` in this process (paths given as Path objects too)."""
+    return cli(*map(str, args))
 
 
 def _edited(source: Path, out: Path, spec: EditSpec) -> Path:
@@ -62,7 +69,7 @@ def test_clear_devices_changes_devices_only(tmp_path: Path) -> None:
         name: [("device", device, "")] for name, device in with_device.items()}
 
 
-def test_rename_and_clear_devices_in_control_flow(tmp_path: Path) -> None:
+def test_rename_and_clear_devices_in_control_flow(tmp_path: Path, cli: Cli) -> None:
     out = _edited(CONTROL_FLOW, tmp_path / "both.meta",
                   EditSpec(renames=["loop=body", "cond=branch"], clear_devices=True))
     found = diff_graphs(CONTROL_FLOW, out)
@@ -71,7 +78,7 @@ def test_rename_and_clear_devices_in_control_flow(tmp_path: Path) -> None:
     assert all(f.field == "device" for c in found.changed for f in c.changes)
     # while-loop frame names, cond/while contexts: carried by the scope renames the pairs imply
     assert found.collections.identical
-    result = run_cli("diff", CONTROL_FLOW, out, "--json")
+    result = _run(cli, "diff", CONTROL_FLOW, out, "--json")
     assert result.code == 1 and result.json()["counts"]["renamed"] == len(found.renamed)
 
 
@@ -83,7 +90,7 @@ def test_regex_rename_of_every_node_with_functions(tmp_path: Path) -> None:
     assert found.functions.identical and found.functions.functions_a == 3
 
 
-def test_saved_model_directory_rename(tmp_path: Path) -> None:
+def test_saved_model_directory_rename(tmp_path: Path, cli: Cli) -> None:
     source = SAMPLES / "savedmodel_tf1"
     out = _edited(source, tmp_path / "export", EditSpec(renames=["dense1=fc1"]))
     found = diff_graphs(source, out)
@@ -91,16 +98,16 @@ def test_saved_model_directory_rename(tmp_path: Path) -> None:
     assert {r.old for r in found.renamed} == renamed and renamed
     assert not found.added and not found.removed
     # both directories hold a graph and a checkpoint: graphs by default, values on request
-    assert run_cli("diff", source, out).code == 1
-    by_rule = run_cli("diff", source, out, "--kind", "checkpoint", "--rename", "dense1=fc1", "--json")
+    assert _run(cli, "diff", source, out).code == 1
+    by_rule = _run(cli, "diff", source, out, "--kind", "checkpoint", "--rename", "dense1=fc1", "--json")
     assert by_rule.code == 0, by_rule.stdout + by_rule.stderr
     assert by_rule.json()["counts"]["renamed"] > 0
 
 
-def test_frozen_binary_and_text_are_identical() -> None:
+def test_frozen_binary_and_text_are_identical(cli: Cli) -> None:
     found = diff_graphs(SAMPLES / "frozen" / "frozen.pb", SAMPLES / "frozen" / "frozen.pbtxt")
     assert found.identical
-    result = run_cli("diff", SAMPLES / "frozen" / "frozen.pb", SAMPLES / "frozen" / "frozen.pbtxt")
+    result = _run(cli, "diff", SAMPLES / "frozen" / "frozen.pb", SAMPLES / "frozen" / "frozen.pbtxt")
     assert result.code == 0 and result.stdout.rstrip().endswith("identical")
 
 
@@ -115,8 +122,8 @@ def test_every_graph_sample_equals_itself(path: str) -> None:
     assert diff_graphs(path, path).identical
 
 
-def test_graph_against_checkpoint_is_refused() -> None:
-    result = run_cli("diff", MLP, SAMPLES / "mlp" / "model.ckpt-3")
+def test_graph_against_checkpoint_is_refused(cli: Cli) -> None:
+    result = _run(cli, "diff", MLP, SAMPLES / "mlp" / "model.ckpt-3")
     assert result.code == 2 and "Traceback" not in result.stderr
     assert "is a checkpoint and" in result.stderr and "diff compares two checkpoints or two graphs" in result.stderr
 

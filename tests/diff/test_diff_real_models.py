@@ -7,13 +7,12 @@ import itertools
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from diff_helpers import SHARED
-from metainspect.cli import app
-from metainspect.errors import MetainspectError
+from helpers.cli import invoke
+from helpers.paths import ROOT
 
-ROOTS = sorted(SHARED.glob("real_models*")) if SHARED.is_dir() else []
+SHARED = ROOT.parent / "shared"
+ROOTS = sorted(SHARED.glob("real_models*"))
 SERVING = SHARED / "real_models" / "tensorflow_serving"
 
 
@@ -37,13 +36,13 @@ INPUTS = _inputs()
 
 
 def _run(*args: Path | str) -> tuple[int, str]:
-    """Exit code as ``main`` gives it (a MetainspectError is its one-line exit 2), and output."""
-    result = CliRunner().invoke(app, ["diff", *map(str, args), "--json"])
-    if isinstance(result.exception, MetainspectError):
-        assert "\n" not in str(result.exception)
-        return 2, str(result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result.exit_code, result.output
+    """Exit code and output of ``metainspect diff ARGS --json``; an error must be one line, no traceback."""
+    result = invoke("diff", *map(str, args), "--json")
+    if result.code == 2:
+        assert result.stderr.startswith("metainspect: ") and result.stderr.count("\n") == 1, result.stderr
+        return 2, result.stderr
+    assert not result.stderr or "Traceback" not in result.stderr, result.stderr
+    return result.code, result.stdout
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from diff_helpers import SAMPLES
 from metainspect.diff import diff_checkpoints, diff_graphs
 from metainspect.edit import EditSpec, apply_edits, open_target, write_output
 from metainspect.rewrite import RewriteOptions, rewrite_checkpoint
+
+from helpers.paths import SAMPLES
 
 pytestmark = pytest.mark.tf
 

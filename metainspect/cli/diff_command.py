@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from contextlib import ExitStack
@@ -13,7 +12,7 @@ import typer
 
 from metainspect.cli import app
 from metainspect.cli.checkpoint_commands import NoVerifyOpt
-from metainspect.cli.graph_commands import JsonOpt, TagsOpt
+from metainspect.cli.graph_commands import JsonOpt, TagsOpt, _matcher
 from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
 from metainspect.errors import EXIT_FINDINGS
 
@@ -87,15 +86,15 @@ def diff(
 
     if kind is not None and kind not in ("graph", "checkpoint"):
         raise typer.BadParameter("must be graph or checkpoint", param_hint="--kind")
-    pattern = _compile(match)
+    _matcher(match)  # refuses an invalid expression as a usage error
     renames = tuple(rename or ())
     result: CheckpointDiff | GraphDiff
     if pair_kind(a, b, kind) == CHECKPOINT:
         with _ProgressBar(enabled=not json) as progress:
-            result = diff_checkpoints(a, b, match=pattern, renames=renames, values=not no_values, atol=atol,
+            result = diff_checkpoints(a, b, match=match, renames=renames, values=not no_values, atol=atol,
                                       rtol=rtol, verify=not no_verify, progress=progress)
     else:
-        result = diff_graphs(a, b, tags=[t for t in tags.split(",") if t] if tags else None, match=pattern,
+        result = diff_graphs(a, b, tags=[t for t in tags.split(",") if t] if tags else None, match=match,
                              renames=renames)
     for note in result.notes:
         print(f"metainspect: note: {note}", file=sys.stderr)
@@ -107,15 +106,6 @@ def diff(
         _print_graphs(result, top)  # type: ignore[arg-type]
     if not result.identical:
         raise typer.Exit(EXIT_FINDINGS)
-
-
-def _compile(pattern: str | None) -> re.Pattern[str] | None:
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise typer.BadParameter(f"invalid regular expression {pattern!r}: {exc}", param_hint="--match") from None
 
 
 class _ProgressBar:

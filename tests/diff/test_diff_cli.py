@@ -144,3 +144,30 @@ def test_help_fits_80_columns() -> None:
     assert proc.returncode == 0
     assert max(len(line) for line in proc.stdout.splitlines()) <= 80
     assert "metainspect diff run/ckpt-1000 export/variables/variables" in proc.stdout
+
+
+def test_progress_bar_only_on_a_terminal_and_only_when_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+
+    from metainspect.cli import diff_command
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with diff_command._ProgressBar(enabled=True) as bar:  # stderr is not a terminal here
+        assert bar is None
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    with diff_command._ProgressBar(enabled=False) as bar:  # --json
+        assert bar is None
+    with diff_command._ProgressBar(enabled=True) as bar:
+        assert bar is not None
+        bar(5, 10)  # before the delay: nothing drawn
+        assert bar.report is None
+        monkeypatch.setattr(diff_command, "_BAR_AFTER", 0.0)
+        bar(6, 10)
+        assert bar.report is not None
+        bar(10, 10)
+    assert "comparing tensors" in screen.getvalue()

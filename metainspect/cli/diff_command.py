@@ -87,6 +87,9 @@ def diff(
     if kind is not None and kind not in ("graph", "checkpoint"):
         raise typer.BadParameter("must be graph or checkpoint", param_hint="--kind")
     _matcher(match)  # refuses an invalid expression as a usage error
+    for value, flag in ((atol, "--atol"), (rtol, "--rtol")):
+        if not value >= 0:  # NaN passes the range check
+            raise typer.BadParameter("must be a number >= 0", param_hint=flag)
     renames = tuple(rename or ())
     result: CheckpointDiff | GraphDiff
     if pair_kind(a, b, kind) == CHECKPOINT:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.renames import Rename, Renamer
-from metainspect.diff.results import Renamed
+from metainspect.diff.results import Renamed, name_filter
 from metainspect.diff.values import ValueDiff, comparable, compare_values
 from metainspect.errors import MetainspectError
 
@@ -166,7 +166,7 @@ def diff_checkpoints(
     """
     if not (atol >= 0 and rtol >= 0):  # NaN fails too
         raise ValueError(f"tolerances must be non-negative numbers, not atol={atol} rtol={rtol}")
-    keep = _searcher(match)
+    keep = name_filter(match)
     with ExitStack() as stack:
         ckpt_a = _opened(a, verify, stack)
         ckpt_b = _opened(b, verify, stack)
@@ -201,17 +201,6 @@ def diff_checkpoints(
             compared=len(pairs), equal=equal, within_tolerance=close, added=added, removed=removed,
             renamed=renamed, changed=tuple(changed), notes=tuple(notes),
         )
-
-
-def _searcher(match: str | re.Pattern[str] | None) -> Callable[[str], object]:
-    if match is None:
-        return lambda name: True
-    if isinstance(match, str):
-        try:
-            match = re.compile(match)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {match!r}: {exc}") from None
-    return match.search
 
 
 def _opened(source: str | os.PathLike[str] | Checkpoint, verify: bool, stack: ExitStack) -> Checkpoint:

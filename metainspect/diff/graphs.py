@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.diff.attrvalues import IDENTITY, NAME_ATTRS, Names, attr_key, show
 from metainspect.diff.matching import NodeSet, ScopeRenames, match_nodes, split_function_reference
-from metainspect.diff.results import FieldChange, Renamed
+from metainspect.diff.results import FieldChange, Renamed, name_filter
 from metainspect.graph.model import Model, Node
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def diff_graphs(a: str | os.PathLike[str] | Model, b: str | os.PathLike[str] | M
     versions out. Raises :class:`MetainspectError` for an unusable input.
     """
     model_a, model_b = _model(a, tags), _model(b, tags)
-    keep = _searcher(match)
+    keep = name_filter(match)
     user_rules = Renamer(renames)
     rules = user_rules.rules
     notes = [f"{side}: compared the meta graph tagged {','.join(m.tags) or '(no tags)'} of {len(m.all_tags)}"
@@ -285,13 +285,6 @@ def _model(source: str | os.PathLike[str] | Model, tags: list[str] | None) -> Mo
     from metainspect.graph.model import load_model
 
     return load_model(source, tags)
-
-
-def _searcher(match: str | re.Pattern[str] | None) -> Callable[[str], bool]:
-    if match is None:
-        return lambda name: True
-    pattern = re.compile(match) if isinstance(match, str) else match
-    return lambda name: pattern.search(name) is not None
 
 
 def _seed(a: NodeSet, b: NodeSet, rules: list[Rename]) -> dict[str, str]:

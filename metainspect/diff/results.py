@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+
+
+def name_filter(match: str | re.Pattern[str] | None) -> Callable[[str], bool]:
+    """Whether a name is kept: ``match`` (a regular expression) finds it; every name without one."""
+    if match is None:
+        return lambda name: True
+    if isinstance(match, str):
+        try:
+            match = re.compile(match)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {match!r}: {exc}") from None
+    search = match.search
+    return lambda name: search(name) is not None
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ def test_no_values_and_top(tmp_path: Path, cli: Cli) -> None:
     ["{a}", "{a}", "--rename", "oops"],
     ["{a}", "{a}", "--kind", "tensor"],
     ["{a}", "{a}", "--atol", "-1"],
+    ["{a}", "{a}", "--rtol", "nan"],
     ["{a}", str(SAMPLES / "frozen" / "frozen.pb")],
 ])
 def test_unusable_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], cli: Cli) -> None:

@@ -16,9 +16,7 @@ compared element by element (equal or not).
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,11 +25,10 @@ from metainspect.formats import dtypes
 if TYPE_CHECKING:
     import numpy as np
 
-#: elements converted and compared at a time (three float64 work buffers of this size)
-CHUNK_ELEMENTS = 1 << 18
+#: elements converted and compared at a time: three float64 work buffers of 128 KiB stay in the
+#: CPU's cache through the dozen passes over a chunk (measured: 2^14 about 1.5x faster than 2^18)
+CHUNK_ELEMENTS = 1 << 14
 
-#: threads comparing the parts of one large tensor side by side
-_WORKERS = 2
 _INTEGER_PREFIXES = ("int", "uint", "qint", "quint", "bool")
 
 
@@ -78,49 +75,9 @@ def compare_values(a: np.ndarray, b: np.ndarray, dtype_a: str, dtype_b: str, *, 
     exact = atol == 0 and rtol == 0 and _is_integer(dtype_a) and _is_integer(dtype_b)
     is_complex = dtypes.from_name(dtype_a).numpy().kind == "c" or dtypes.from_name(dtype_b).numpy().kind == "c"
     flat_a, flat_b = a.reshape(-1), b.reshape(-1)
-    same_type = flat_a.dtype == flat_b.dtype
-    parts = _split(flat_a.size)
-    accumulators = [_Accumulator(atol, rtol, exact, is_complex, same_type) for _ in parts]
-    report = _locked(progress) if progress is not None and len(parts) > 1 else progress
-    if len(parts) == 1:
-        accumulators[0].run(flat_a, flat_b, report)
-    else:
-        jobs = [_pool().submit(acc.run, flat_a[start:end], flat_b[start:end], report)
-                for acc, (start, end) in zip(accumulators, parts)]
-        for job in jobs:
-            job.result()
-    total = accumulators[0]
-    for other in accumulators[1:]:
-        total.merge(other)
-    return total.result(flat_a.size)
-
-
-def _split(size: int) -> list[tuple[int, int]]:
-    """Element ranges compared side by side: one per worker, each several chunks long."""
-    workers = min(_WORKERS, max(1, size // (4 * CHUNK_ELEMENTS)))
-    step = -(-size // workers) if size else 0
-    return [(i * step, min(size, (i + 1) * step)) for i in range(workers)] or [(0, 0)]
-
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads for the halves of a large tensor (numpy releases the GIL in every step of a chunk)."""
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="metainspect-diff")
-    return _executor
-
-
-def _locked(progress: Callable[[int], None]) -> Callable[[int], None]:
-    lock = threading.Lock()
-
-    def report(elements: int) -> None:
-        with lock:
-            progress(elements)
-
-    return report
+    accumulator = _Accumulator(atol, rtol, exact, is_complex, flat_a.dtype == flat_b.dtype)
+    accumulator.run(flat_a, flat_b, progress)
+    return accumulator.result(flat_a.size)
 
 
 def _known(name: str) -> bool:
@@ -173,12 +130,6 @@ class _Accumulator:
             self._chunk(a[start:end], b[start:end], x[:n], y[:n], d[:n])
             if progress is not None:
                 progress(n)
-
-    def merge(self, other: _Accumulator) -> None:
-        """Add the sums of ``other``, which covered other elements of the same pair."""
-        for name in ("finite", "mismatched", "abs_sum", "aa", "bb", "ab", "dd", "nan_a", "nan_b", "inf_a", "inf_b"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.abs_max = max(self.abs_max, other.abs_max)
 
     def _chunk(self, ra: np.ndarray, rb: np.ndarray, x: np.ndarray, y: np.ndarray, d: np.ndarray) -> None:
         import numpy as np

@@ -42,7 +42,7 @@ def _check(found: ValueDiff, expected: dict[str, float | int | None]) -> None:
             assert got == want, key
 
 
-@pytest.fixture(params=[7, 1 << 18], ids=["chunks of 7", "default chunks"])
+@pytest.fixture(params=[7, values.CHUNK_ELEMENTS], ids=["chunks of 7", "default chunks"])
 def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Run each test with tiny chunks too, so every sum crosses chunk boundaries."""
     monkeypatch.setattr(values, "CHUNK_ELEMENTS", request.param)

@@ -50,6 +50,7 @@ from metainspect.cli import (  # noqa: E402,F401  (registers commands)
     check_command,
     checkpoint_commands,
     convert_command,
+    diff_command,
     edit_command,
     export_command,
     graph_command,

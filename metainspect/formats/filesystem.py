@@ -76,6 +76,10 @@ class FileSystem(ABC):
         return self.isfile(path) or self.isdir(path)
 
     @abstractmethod
+    def size(self, path: str) -> int:
+        """Bytes in file ``path``."""
+
+    @abstractmethod
     def listdir(self, path: str) -> list[str]:
         """Names (not paths) directly in directory ``path``, sorted."""
 
@@ -120,6 +124,9 @@ class LocalFileSystem(FileSystem):
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))

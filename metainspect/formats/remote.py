@@ -210,6 +210,12 @@ class RemoteFileSystem(FileSystem):
             return False, None
         return True, found[1]
 
+    def size(self, path: str) -> int:
+        found = self.info(path)
+        if found is None:
+            raise NotFoundError(path, "no such object")
+        return int(found.get("size") or 0)
+
     def listdir(self, path: str) -> list[str]:
         if not self.listable:
             raise MetainspectError(path, f"{self.protocol}:// cannot list a directory; name the file or checkpoint prefix")

@@ -56,6 +56,7 @@ from metainspect.cli import (  # noqa: E402,F401  (registers commands)
     export_command,
     graph_command,
     graph_commands,
+    refs_command,
     rewrite_command,
 )
 

@@ -82,7 +82,7 @@ def zarr_paths(names: list[str]) -> dict[str, str]:
     """The zarr path of each TensorFlow name (escaping as in the module docstring)."""
     paths = {name: "/".join(_escape_segment(s) for s in name.split("/")) for name in names}
     groups = {path.rsplit("/", 1)[0] for path in paths.values() if "/" in path}
-    prefixes = set()
+    prefixes: set[str] = set()
     for group in groups:
         parts = group.split("/")
         prefixes.update("/".join(parts[: i + 1]) for i in range(len(parts)))

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from google.protobuf import text_format
 
 from metainspect.errors import CorruptError, NotFoundError
+from metainspect.formats.detect import STATE_FILE
 from metainspect.formats.filesystem import filesystem
 from metainspect.formats.source import open_source
 from metainspect.proto.checkpoint_state_pb2 import CheckpointState
 
-STATE_FILE = "checkpoint"
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 

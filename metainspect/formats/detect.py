@@ -12,6 +12,8 @@ from metainspect.formats.table import has_magic
 #: a V2 data shard file name, ``PREFIX.data-00000-of-00001``
 DATA_SHARD = re.compile(r"^(?P<prefix>.+)\.data-\d{5}-of-\d{5}$")
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+#: the state file naming a directory's latest checkpoint (read by formats.checkpoint_state)
+STATE_FILE = "checkpoint"
 
 
 def find_graph_file(path: str | os.PathLike[str]) -> str:
@@ -37,7 +39,7 @@ def find_graph_file(path: str | os.PathLike[str]) -> str:
         return path
     if files.isfile(path + ".meta"):
         return path + ".meta"
-    if not files.listable and any(files.isfile(files.join(path, name)) for name in SAVED_MODEL_FILES):
+    if not files.listable and any(files.isfile(files.join(path, name)) for name in (*SAVED_MODEL_FILES, STATE_FILE)):
         return _graph_in_directory(files, path)
     if files.exists(path + ".index") or (files.listable and files.glob(files.escape(path) + ".data-*")):
         raise WrongKindError(path, "is a checkpoint prefix with no .meta graph beside it; use `metainspect vars`")
@@ -67,7 +69,7 @@ def _graph_in_directory(files: FileSystem, path: str) -> str:
 def latest_checkpoint_prefix(directory: str) -> str | None:
     """The latest checkpoint named by ``directory/checkpoint``, if any resolves."""
     from metainspect.errors import MetainspectError
-    from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
+    from metainspect.formats.checkpoint_state import latest_checkpoint
 
     files = filesystem(directory)
     if not files.isfile(files.join(directory, STATE_FILE)):

@@ -245,11 +245,18 @@ class RemoteFileSystem(FileSystem):
     def join(self, directory: str, *names: str) -> str:
         return super().join(directory.rstrip("/") if not directory.endswith("://") else directory, *names)
 
+    def forget(self, url: str) -> None:
+        """Drop what is known about ``url`` and the directories above it (it was just written)."""
+        self._info.clear()
+        with contextlib.suppress(Exception):  # a backend without a listing cache
+            self.fs.invalidate_cache(url)
+
     def remove(self, urls: Sequence[str]) -> None:
         """Delete objects (best effort: used to clean up after a failed upload)."""
         for url in urls:
             with contextlib.suppress(Exception):  # the upload's own error is the one reported
                 self.fs.rm_file(url)
+            self.forget(url)
 
 
 def _with_defaults(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -564,5 +571,7 @@ def upload(filesystem: RemoteFileSystem, pairs: Sequence[tuple[str, str]], *,
         except Exception as exc:  # noqa: BLE001
             filesystem.remove([*done, url])
             raise MetainspectError(url, f"upload failed, nothing left behind: {_error(url, exc).message}") from None
+        finally:
+            filesystem.forget(url)
         done.append(url)
         _count(url, 1, 0, os.path.getsize(local))

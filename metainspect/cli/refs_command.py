@@ -21,12 +21,14 @@ def refs(
                                      help="Where to write the JSON (a path, a URL, or - for stdout).")],
     json: JsonOpt = False,
 ) -> None:
-    """Write a reference index: each tensor as a zarr array over its bytes in place.
+    """Write a reference index: each tensor as a zarr array over its bytes.
 
-    The file is fsspec's ReferenceFileSystem JSON (what kerchunk writes): zarr, xarray and
-    dask.array.from_zarr read the checkpoint's tensors through it, locally or where the
-    data shards live, without metainspect or TensorFlow. Strings, variants and irregular
-    partitions are listed under "skipped". JSON: {output, arrays, skipped: {name: reason}}.
+    fsspec ReferenceFileSystem JSON (what kerchunk writes): zarr, xarray and
+    dask.array.from_zarr then read the tensors where the data shards live,
+    without metainspect or TensorFlow. Strings, variants and irregular
+    partitions are listed under "skipped" (docs/remote.md).
+
+    JSON: {output, arrays, skipped: {name: reason}}.
     """
     from metainspect.checkpoint.refs import reference_index
     from metainspect.formats.atomic import write_bytes

@@ -22,9 +22,8 @@ from typer.core import TyperOption
 
 from metainspect.errors import MetainspectError
 
-STORAGE_HELP = ("Backend option for URLs (s3://, gs://, https://…): KEY=VALUE, e.g. anon=true or "
-                "endpoint_url=http://127.0.0.1:9000. Repeatable.")
-VERBOSE_HELP = "Print the requests and bytes that reading URLs took (to stderr)."
+STORAGE_HELP = "fsspec option for URLs (s3://, gs://…): anon=true, endpoint_url=URL… Repeatable."
+VERBOSE_HELP = "Print the requests and bytes read from URLs (to stderr)."
 
 
 def parse_storage_option(text: str) -> tuple[str, Any]:
@@ -116,8 +115,12 @@ def _report(log: Any) -> None:
     if not log.objects:
         print("metainspect: transfer: nothing read remotely", file=sys.stderr)
         return
-    print(f"metainspect: transfer: {log.requests} requests, {format_bytes(log.bytes)} received "
+    print(f"metainspect: transfer: {_requests(log.requests)}, {format_bytes(log.bytes)} received "
           f"({log.bytes} bytes)", file=sys.stderr)
     for item in log.objects.values():
         size = "" if item.size is None else f" of {format_bytes(item.size)}"
-        print(f"  {item.url}: {item.requests} requests, {format_bytes(item.bytes)}{size}", file=sys.stderr)
+        print(f"  {item.url}: {_requests(item.requests)}, {format_bytes(item.bytes)}{size}", file=sys.stderr)
+
+
+def _requests(count: int) -> str:
+    return f"{count} request{'' if count == 1 else 's'}"

@@ -163,7 +163,7 @@ def _write_to_url(target: EditTarget, out: str, changed: bool) -> WriteResult:
         raise MetainspectError(target.saved_model_dir, "a SavedModel directory behind a URL cannot be copied to a new "
                                                        "one; edit its graph file (saved_model.pb) or download it first")
     last_name = graph_name if target.kind == SAVED_MODEL else None
-    with staged_output(out, last=lambda url: url.rsplit("/", 1)[-1] == last_name) as local, _reporting_os_errors(out):
+    with staged_output(out, order=lambda url: url.rsplit("/", 1)[-1] == last_name) as local, _reporting_os_errors(out):
         if target.saved_model_dir is not None:
             result = _write_saved_model_dir(target, local, changed)
         else:

@@ -90,7 +90,7 @@ def export(model: str, *, out: str | None = None, frozen: str | None = None, opt
     frozen_data = _frozen_graph(plan, engine, result, progress) if frozen is not None else None
     if out is not None:
         # a URL: written in a local temporary directory, then uploaded (saved_model.pb last)
-        with staged_output(out, last=lambda url: url.endswith("/saved_model.pb")) as local:
+        with staged_output(out, order=lambda url: url.endswith("/saved_model.pb")) as local:
             _write_saved_model(plan, local, engine, progress)
         result.saved_model = out if is_url(out) else os.path.abspath(out)
         result.assets = [asset.filename for asset in plan.assets]

@@ -159,20 +159,21 @@ def filesystem(path: str | os.PathLike[str]) -> FileSystem:
 
 
 @contextmanager
-def staged_output(destination: str, *, last: Callable[[str], bool] = lambda url: False) -> Iterator[str]:
+def staged_output(destination: str, *, order: Callable[[str], int] = lambda url: 0) -> Iterator[str]:
     """Where to write ``destination``: the path itself when it is local.
 
     For a URL, a path of the same name in a temporary local directory; when the block succeeds,
-    every file written in that directory is uploaded beside the URL (the files ``last`` selects
-    after the others, so a checkpoint's index or a SavedModel's graph appears once the rest is
-    there), and the directory is removed in any case. A failed upload deletes what it uploaded.
+    every file written in that directory is uploaded beside the URL in ascending ``order(url)``
+    (so a checkpoint's index, a SavedModel's graph or a state file goes after what it names),
+    and the directory is removed in any case. A failed upload deletes what it uploaded.
     """
     if not is_url(destination):
         yield destination
         return
-    from metainspect.formats.remote import staging, upload
+    from metainspect.formats.remote import RemoteFileSystem, staging, upload
 
     files = filesystem(destination)
+    assert isinstance(files, RemoteFileSystem)
     parent, name = files.split(destination.rstrip("/"))
     with staging(destination) as directory:
         yield os.path.join(directory, name)
@@ -182,4 +183,4 @@ def staged_output(destination: str, *, last: Callable[[str], bool] = lambda url:
                 local = os.path.join(root, file_name)
                 relative = os.path.relpath(local, directory).replace(os.sep, "/")
                 pairs.append((local, files.join(parent, relative)))
-        upload(files, pairs, last=last)  # type: ignore[arg-type]
+        upload(files, pairs, order=order)

@@ -240,7 +240,8 @@ class RemoteFileSystem(FileSystem):
         except Exception as exc:  # noqa: BLE001
             raise _error(pattern, exc) from None
         _count(pattern, 1, 0)
-        return sorted(self.fs.unstrip_protocol(str(path)) for path in found)
+        directory = pattern.rsplit("/", 1)[0]  # names as the pattern spells its directory (patterns
+        return sorted(f"{directory}/{str(path).rstrip('/').rsplit('/', 1)[-1]}" for path in found)  # glob one level)
 
     def join(self, directory: str, *names: str) -> str:
         return super().join(directory.rstrip("/") if not directory.endswith("://") else directory, *names)
@@ -559,11 +560,11 @@ def staging(destination: str) -> Iterator[str]:
 
 
 def upload(filesystem: RemoteFileSystem, pairs: Sequence[tuple[str, str]], *,
-           last: Callable[[str], bool] = lambda url: False) -> None:
-    """Upload each ``(local file, URL)``, those ``last`` selects after the others; one object
-    each (the backends commit a multipart upload at its end). On failure the objects already
-    uploaded are deleted and the error names the URL."""
-    ordered = sorted(pairs, key=lambda pair: (last(pair[1]), pair[1]))
+           order: Callable[[str], int] = lambda url: 0) -> None:
+    """Upload each ``(local file, URL)`` in ascending ``order(url)``, one object each (the
+    backends commit a multipart upload at its end). On failure the objects already uploaded
+    are deleted and the error names the URL."""
+    ordered = sorted(pairs, key=lambda pair: (order(pair[1]), pair[1]))
     done: list[str] = []
     for local, url in ordered:
         try:

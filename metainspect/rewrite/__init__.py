@@ -76,7 +76,7 @@ def rewrite_checkpoint(source: str, out_prefix: str | None, options: RewriteOpti
         plan, decided = decide(checkpoint, options, out_prefix, in_place)
         if plan.output is None:
             raise MetainspectError(None, "no output prefix given (and not rewriting in place)")
-        with staged_output(plan.output, last=lambda url: url.endswith(".index")) as local:
+        with staged_output(plan.output, order=lambda url: url.endswith(".index")) as local:
             if local != plan.output:
                 plan, decided = decide(checkpoint, options, local, in_place)
             try:

@@ -176,3 +176,30 @@ def test_edit_export_and_refs_write_to_s3(cli: Cli, s3: Any, tmp_path: Path) -> 
     assert refs.code == 0, refs.stderr
     index = json.loads(s3.cat_file(f"{BUCKET}/refs/ckpt_tf2.json"))
     assert index["templates"] == {"d0": f"s3://{BUCKET}/ckpt_tf2/ckpt-2.data-00000-of-00001"}
+
+
+def test_convert_reads_and_writes_urls(cli: Cli, s3: Any, tmp_path: Path) -> None:
+    local = cli("convert", str(SAMPLES / "ckpt_tf2"), "-o", str(tmp_path / "model.safetensors"))
+    assert local.code == 0, local.stderr
+    from_s3 = cli("convert", f"s3://{BUCKET}/ckpt_tf2", "-o", str(tmp_path / "from_s3.safetensors"))
+    assert from_s3.code == 0, from_s3.stderr
+    assert (tmp_path / "from_s3.safetensors").read_bytes() == (tmp_path / "model.safetensors").read_bytes()
+
+    to_s3 = cli("convert", str(SAMPLES / "ckpt_tf2"), "-o", f"s3://{BUCKET}/converted/model.safetensors", "--json")
+    assert to_s3.code == 0, to_s3.stderr
+    assert to_s3.json()["written"]["files"] == [f"s3://{BUCKET}/converted/model.safetensors"]
+    assert s3.cat_file(f"{BUCKET}/converted/model.safetensors") == (tmp_path / "model.safetensors").read_bytes()
+
+    # back to a TensorFlow checkpoint in a bucket directory: data, index, then the state file
+    back = cli("convert", str(tmp_path / "model.safetensors"), "-o", f"s3://{BUCKET}/back/", "--to", "checkpoint",
+               "--json")
+    assert back.code == 0, back.stderr
+    files = back.json()["written"]["files"]
+    assert files[-1] == f"s3://{BUCKET}/back/checkpoint" and files[-2].endswith(".index")
+    assert cli("vars", f"s3://{BUCKET}/back", "--json").code == 0
+
+
+def test_diff_across_stores(cli: Cli, s3: Any) -> None:
+    result = cli("diff", f"s3://{BUCKET}/ckpt_tf2/ckpt-2", str(SAMPLES / "ckpt_tf2/ckpt-2"), "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["identical"] is True

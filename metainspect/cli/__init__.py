@@ -20,7 +20,7 @@ app = typer.Typer(
         "(.index/.data, V1, TF2) without TensorFlow.\n\n"
         "PATH may be a file, a checkpoint prefix (model.ckpt-1000), a SavedModel directory or a "
         "directory with a `checkpoint` state file, local or a URL (s3://, gs://, https://; needs "
-        "metainspect[remote]). Tables go to the terminal; add --json for scripts.\n\n"
+        "the remote extra). Tables go to the terminal; add --json for scripts.\n\n"
         "Exit codes: 0 ok, 1 findings, 2 unusable input."
     ),
     no_args_is_help=True,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from metainspect.check.findings import ERROR, INFO, SEVERITIES, WARNING, CheckContext, Finding
 from metainspect.errors import EXIT_FINDINGS, EXIT_OK, CorruptError, MetainspectError, WrongKindError
+from metainspect.formats.filesystem import filesystem
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
@@ -147,7 +148,8 @@ def default_checkpoint(argument: str, model: Model) -> tuple[Checkpoint | None, 
 
     if model.kind == GRAPH_DEF:
         return None, f"{model.path} is a bare GraphDef, which has no saver and no checkpoint"
-    directory = os.path.dirname(model.path) or "."
+    files = filesystem(model.path)
+    directory = files.dirname(model.path) or "."
     candidates = [directory] if model.kind == SAVED_MODEL else _meta_candidates(argument, model.path, directory)
     refusal = None
     for candidate in candidates:
@@ -162,7 +164,7 @@ def default_checkpoint(argument: str, model: Model) -> tuple[Checkpoint | None, 
             continue
     if model.kind == SAVED_MODEL:
         return None, "the SavedModel has no variables/variables checkpoint"
-    name = os.path.basename(model.path)
+    name = files.basename(model.path)
     stem = name[: -len(".meta")] if name.endswith(".meta") else name
     return None, refusal or (f"no checkpoint beside {name} (no {stem}.index or V1 file {stem}, and no "
                              f"`checkpoint` state file or single checkpoint in {directory})")
@@ -171,11 +173,12 @@ def default_checkpoint(argument: str, model: Model) -> tuple[Checkpoint | None, 
 def _meta_candidates(argument: str, meta_path: str, directory: str) -> list[str]:
     """Where a ``.meta``'s checkpoint may be: the prefix given, ``X`` for ``X.meta``, the directory."""
     candidates = []
-    if not argument.endswith(".meta") and not os.path.isdir(argument):
+    if not argument.endswith(".meta") and not filesystem(argument).isdir(argument):
         candidates.append(argument)
     if meta_path.endswith(".meta"):
         stem = meta_path[: -len(".meta")]
-        if os.path.exists(stem + ".index") or os.path.isfile(stem):
+        files = filesystem(stem)
+        if files.exists(stem + ".index") or files.isfile(stem):
             candidates.append(stem)
     candidates.append(directory)
     return list(dict.fromkeys(candidates))

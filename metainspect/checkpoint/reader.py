@@ -2,8 +2,9 @@
 
 :func:`open_checkpoint` accepts a prefix, an ``.index`` or ``.data-…`` file, a V1 file, pattern
 or shard, a directory with a ``checkpoint`` state file, a SavedModel directory, or a directory
-holding exactly one checkpoint. It recognises files by content (the table magic), reads only
-the index when opening, and reads tensors on demand as read-only numpy arrays.
+holding exactly one checkpoint, as a local path or a URL. It recognises files by content (the
+table magic), reads only the index when opening, and reads tensors on demand as read-only numpy
+arrays (from a URL: only the byte ranges they occupy).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import difflib
 import glob
 import math
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.checkpoint.tensor import StoredTensor
@@ -25,6 +25,8 @@ from metainspect.formats.bundle import Bundle
 from metainspect.formats.bundle_codec import Endianness, check_entry, decode_numbers, shape_of, size_mismatch
 from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
 from metainspect.formats.detect import DATA_SHARD, SAVED_MODEL_FILES
+from metainspect.formats.filesystem import FileSystem, filesystem, is_url
+from metainspect.formats.filesystem import storage_options as using_storage_options
 from metainspect.formats.table import has_magic
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 
@@ -40,7 +42,6 @@ __all__ = [
 ]
 
 CheckpointFormat = Literal["v1", "v2"]
-_V1_SHARD = re.compile(r"^(?P<base>.+)-(?P<id>\d{5})-of-(?P<total>\d{5})$")
 _GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
 
 
@@ -468,8 +469,17 @@ class _Target:
     notes: tuple[str, ...] = ()
 
 
-def open_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
-    """Open the checkpoint named by ``path`` in any of the accepted forms (module docstring)."""
+def open_checkpoint(path: str | os.PathLike[str], *, verify: bool = True,
+                    storage_options: Mapping[str, Any] | None = None) -> Checkpoint:
+    """Open the checkpoint named by ``path`` in any of the accepted forms (module docstring).
+
+    ``path`` may be a URL (``s3://``, ``gs://``, ``https://``, any fsspec protocol; needs the
+    ``remote`` extra): only the index is fetched, then each tensor's byte range when read.
+    ``storage_options`` go to the URL's fsspec backend (credentials, endpoint, ``anon``...).
+    """
+    if storage_options is not None:
+        with using_storage_options(storage_options):
+            return open_checkpoint(path, verify=verify)
     target = resolve(os.fspath(path))
     if target.format == "v2":
         bundle = Bundle(target.prefix)
@@ -491,41 +501,59 @@ def open_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> Che
 
 
 def resolve(path: str) -> _Target:
-    """Decide which checkpoint ``path`` means; NotFoundError/WrongKindError/CorruptError if none."""
+    """Decide which checkpoint ``path`` means; NotFoundError/WrongKindError/CorruptError if none.
+
+    Every lookup goes through the path's filesystem (:mod:`metainspect.formats.filesystem`), so
+    URLs resolve like local paths. Where a store cannot list (HTTP), a directory is known by
+    its state file or SavedModel graph, and V1 patterns by their shard names.
+    """
     if not path:
         raise NotFoundError(None, "empty checkpoint path")
-    if os.path.isdir(path):
-        return _from_directory(path)
-    name = os.path.basename(path)
-    if os.path.isfile(path):
+    files = filesystem(path)
+    if files.isdir(path):
+        return _from_directory(files, path.rstrip("/") if is_url(path) else path)
+    directory, name = files.split(path)
+    if files.isfile(path):
         if name.endswith(".index"):
             return _Target("v2", path[: -len(".index")])
         match = DATA_SHARD.match(name)
         if match:
-            prefix = os.path.join(os.path.dirname(path), match["prefix"])
-            if not os.path.exists(prefix + ".index"):
+            prefix = files.join(directory, match["prefix"])
+            if not files.exists(prefix + ".index"):
                 raise NotFoundError(prefix + ".index", f"the index of data file {name} is missing")
             return _Target("v2", prefix)
-        if os.path.exists(path + ".index"):
+        if files.exists(path + ".index"):
             return _Target("v2", path)
         if has_magic(path):
-            return _v1_from_file(path)
+            return _v1_from_file(files, path)
         if name == STATE_FILE:
-            return _from_directory(os.path.dirname(path) or ".")
-        if name.endswith(".meta") and os.path.exists(path[: -len(".meta")] + ".index"):
+            return _from_directory(files, directory or ".")
+        if name.endswith(".meta") and files.exists(path[: -len(".meta")] + ".index"):
             raise _graph_error(path, f"is a graph (MetaGraphDef); its checkpoint is {path[: -len('.meta')]}")
         if name.endswith(_GRAPH_SUFFIXES):
             raise _graph_error(path)
         raise CorruptError(path, "not a TensorFlow checkpoint index/table (bad magic)")
-    if os.path.exists(path + ".index"):
+    if files.exists(path + ".index"):
         return _Target("v2", path)
     if glob.has_magic(name):
-        files = sorted(glob.glob(os.path.join(glob.escape(os.path.dirname(path)), name)))
-        if files:
-            return _v1_target(path, files)
-    if os.path.exists(path + ".meta"):
+        from metainspect.formats.v1 import expand_shard_pattern
+
+        shards = None if files.listable else expand_shard_pattern(path)
+        found = shards if shards is not None else files.glob(files.join(files.escape(directory), name))
+        if found:
+            return _v1_target(path, found)
+    if _unlisted_directory(files, path):
+        return _from_directory(files, path)
+    if files.exists(path + ".meta"):
         raise _graph_error(path + ".meta", f"{path} has only a graph ({name}.meta), no checkpoint data")
     raise NotFoundError(path, f"no checkpoint here: neither {name}.index nor {name} exists")
+
+
+def _unlisted_directory(files: FileSystem, path: str) -> bool:
+    """On a store that cannot list (HTTP), a URL is a directory when it holds a state file or a
+    SavedModel graph."""
+    return not files.listable and any(
+        files.isfile(files.join(path, name)) for name in (STATE_FILE, *SAVED_MODEL_FILES))
 
 
 def _graph_error(path: str, lead: str | None = None) -> WrongKindError:
@@ -533,16 +561,18 @@ def _graph_error(path: str, lead: str | None = None) -> WrongKindError:
     return WrongKindError(path, f"{what}; use `metainspect nodes {path}` to inspect it")
 
 
-def _v1_from_file(path: str) -> _Target:
+def _v1_from_file(files: FileSystem, path: str) -> _Target:
     """A V1 table file, or every shard of its set when its name is ``BASE-NNNNN-of-MMMMM``."""
-    directory, name = os.path.split(path)
-    match = _V1_SHARD.match(name)
+    from metainspect.formats.v1 import SHARD, shard_names
+
+    directory, name = files.split(path)
+    match = SHARD.match(name)
     if not match:
         return _Target("v1", path, (path,))
     total = int(match["total"])
-    pattern = os.path.join(directory, f"{match['base']}-?????-of-{match['total']}")
-    expected = [os.path.join(directory, f"{match['base']}-{i:05d}-of-{total:05d}") for i in range(total)]
-    missing = [f for f in expected if not os.path.exists(f)]
+    pattern = files.join(directory, f"{match['base']}-?????-of-{match['total']}")
+    expected = [files.join(directory, shard) for shard in shard_names(match["base"], total)]
+    missing = [f for f in expected if not files.exists(f)]
     if missing:
         raise NotFoundError(missing[0], f"V1 shard {len(expected) - len(missing)} of {total} is missing")
     return _Target("v1", pattern, tuple(expected))
@@ -555,9 +585,9 @@ def _v1_target(pattern: str, files: list[str], notes: tuple[str, ...] = ()) -> _
     return _Target("v1", pattern, tuple(files), notes)
 
 
-def _from_directory(directory: str) -> _Target:
+def _from_directory(files: FileSystem, directory: str) -> _Target:
     notes: tuple[str, ...] = ()
-    if os.path.isfile(os.path.join(directory, STATE_FILE)):
+    if files.isfile(files.join(directory, STATE_FILE)):
         try:
             latest = latest_checkpoint(directory)
         except (NotFoundError, CorruptError) as exc:
@@ -565,34 +595,39 @@ def _from_directory(directory: str) -> _Target:
         else:
             target = resolve(latest.prefix)
             return _Target(target.format, target.prefix, target.files, latest.notes + target.notes)
-    if any(os.path.isfile(os.path.join(directory, f)) for f in SAVED_MODEL_FILES):
-        prefix = os.path.join(directory, "variables", "variables")
-        if not os.path.exists(prefix + ".index"):
+    if any(files.isfile(files.join(directory, f)) for f in SAVED_MODEL_FILES):
+        prefix = files.join(directory, "variables", "variables")
+        if not files.exists(prefix + ".index"):
             raise NotFoundError(prefix + ".index", "this SavedModel has no variables")
         return _Target("v2", prefix, notes=notes)
-    found = _scan(directory)
+    if not files.listable:
+        raise NotFoundError(directory, "holds no `checkpoint` state file or SavedModel, and this store cannot "
+                                       "list the rest; name the checkpoint prefix")
+    found = _scan(files, directory)
     if len(found) == 1:
         target = resolve(found[0])
         return _Target(target.format, target.prefix, target.files, notes + target.notes)
     if found:
-        listed = ", ".join(os.path.basename(f) for f in found)
+        listed = ", ".join(files.basename(f) for f in found)
         raise WrongKindError(directory, f"holds {len(found)} checkpoints ({listed}); name one of them")
-    graphs = [f for f in sorted(os.listdir(directory)) if f.endswith(_GRAPH_SUFFIXES)]
+    graphs = [f for f in files.listdir(directory) if f.endswith(_GRAPH_SUFFIXES)]
     if graphs:
-        raise _graph_error(os.path.join(directory, graphs[0]), "holds a graph but no checkpoint")
+        raise _graph_error(files.join(directory, graphs[0]), "holds a graph but no checkpoint")
     raise NotFoundError(directory, "no checkpoint in this directory")
 
 
-def _scan(directory: str) -> list[str]:
+def _scan(files: FileSystem, directory: str) -> list[str]:
     """Checkpoint prefixes (V2), files (V1) and V1 shard patterns found directly in ``directory``."""
+    from metainspect.formats.v1 import SHARD
+
     found: set[str] = set()
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if DATA_SHARD.match(name) or not os.path.isfile(path) or not has_magic(path):
+    for name in files.listdir(directory):
+        path = files.join(directory, name)
+        if DATA_SHARD.match(name) or not files.isfile(path) or not has_magic(path):
             continue
         if name.endswith(".index"):
             found.add(path[: -len(".index")])
             continue
-        match = _V1_SHARD.match(name)
-        found.add(os.path.join(directory, f"{match['base']}-?????-of-{match['total']}") if match else path)
+        match = SHARD.match(name)
+        found.add(files.join(directory, f"{match['base']}-?????-of-{match['total']}") if match else path)
     return sorted(found)

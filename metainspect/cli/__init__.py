@@ -19,7 +19,8 @@ app = typer.Typer(
         "Inspect TensorFlow graphs (.meta, .pb, .pbtxt, SavedModel) and checkpoints "
         "(.index/.data, V1, TF2) without TensorFlow.\n\n"
         "PATH may be a file, a checkpoint prefix (model.ckpt-1000), a SavedModel directory or a "
-        "directory with a `checkpoint` state file. Tables go to the terminal; add --json for scripts.\n\n"
+        "directory with a `checkpoint` state file, local or a URL (s3://, gs://, https://; needs "
+        "the remote extra). Tables go to the terminal; add --json for scripts.\n\n"
         "Exit codes: 0 ok, 1 findings, 2 unusable input."
     ),
     no_args_is_help=True,
@@ -55,6 +56,7 @@ from metainspect.cli import (  # noqa: E402,F401  (registers commands)
     export_command,
     graph_command,
     graph_commands,
+    refs_command,
     rewrite_command,
 )
 
@@ -78,8 +80,11 @@ def run(args: list[str] | None = None, prog_name: str | None = None) -> None:
 
     Always ends in ``SystemExit`` carrying the exit code; the tests call this in-process.
     """
+    from metainspect.cli.remote import remote_command
+
     try:
-        app(args, prog_name=prog_name)
+        with remote_command(app) as command:  # every command takes --storage-option and -v
+            command(args, prog_name=prog_name)
     except MetainspectError as exc:
         if _state["debug"]:
             raise

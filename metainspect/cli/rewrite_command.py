@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Annotated
@@ -142,8 +141,10 @@ def _print(plan: RewritePlan) -> None:
     if written is None:
         lines.append("plan only: nothing written")
     else:
-        total = sum(os.path.getsize(f) for f in (written.index_file, *written.data_files))
-        lines.append(f"wrote {written.index_file} and {written.num_shards} data file(s): {format_bytes(total)} on disk")
+        from metainspect.formats.filesystem import filesystem
+
+        total = sum(filesystem(f).size(f) for f in (written.index_file, *written.data_files))
+        lines.append(f"wrote {written.index_file} and {written.num_shards} data file(s): {format_bytes(total)}")
         if plan.backup:
             lines.append(f"the input was moved to the backup prefix {plan.backup} ({plan.backup}.index, {plan.backup}.data-*)"
                          if plan.source_format == "v2" else f"the input was moved to {plan.backup}")

@@ -48,6 +48,7 @@ from metainspect.formats import dtypes
 from metainspect.formats.bundle import data_file_name
 from metainspect.formats.bundle_writer import encode_strings, starts_new_shard
 from metainspect.formats.checkpoint_state import STATE_FILE
+from metainspect.formats.filesystem import filesystem, is_url, staged_output
 from metainspect.rewrite import RewriteOptions, parse_cast
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class ConvertPlan:
         """Plain data for ``--json`` (schema in docs/convert.md)."""
         written = None
         if self.written:
-            written = {"files": list(self.files), "bytes": sum(os.path.getsize(f) for f in self.files)}
+            written = {"files": list(self.files), "bytes": sum(filesystem(f).size(f) for f in self.files)}
         return {
             "source": self.source, "source_format": self.source_format, "output": self.output,
             "format": self.format,
@@ -210,8 +211,12 @@ def convert(source: str, output: str, options: ConvertOptions = ConvertOptions()
             progress: ProgressCallback | None = None) -> ConvertPlan:
     """Convert ``source`` into ``output`` atomically and return the plan carried out.
 
-    ``progress(done, total)`` is called with output data bytes as tensors are written.
+    ``progress(done, total)`` is called with output data bytes as tensors are written. A URL
+    output is written to a local temporary directory, then uploaded one object per file in the
+    plan's order (index or state file last); a failure deletes what was uploaded.
     """
+    if is_url(output):
+        return _convert_to_url(source, output, options, progress)
     with open_source(os.fspath(source), verify=options.verify) as opened:
         plan, layout = _plan(opened, output, options)
         try:
@@ -219,6 +224,24 @@ def convert(source: str, output: str, options: ConvertOptions = ConvertOptions()
         except OSError as exc:
             raise MetainspectError(exc.filename or output, f"cannot write: {exc.strerror or exc}") from None
     return dataclasses.replace(plan, warnings=plan.warnings + tuple(warnings), written=True)
+
+
+def _convert_to_url(source: str, output: str, options: ConvertOptions,
+                    progress: ProgressCallback | None) -> ConvertPlan:
+    files = filesystem(output)
+    planned = plan_conversion(source, output, options)
+    for path in planned.files:
+        if files.exists(path):
+            raise MetainspectError(path, "already exists; refusing to overwrite (choose another output)")
+    rank = {path: n for n, path in enumerate(planned.files)}
+    with staged_output(output, order=lambda url: rank.get(url, -1)) as local:
+        local_output = local + "/" if output.endswith("/") else local
+        done = convert(source, local_output, options, progress=progress)
+
+    def moved(path: str) -> str:
+        return output.rstrip("/") + path[len(local) :]
+
+    return dataclasses.replace(done, output=output, files=tuple(moved(f) for f in done.files))
 
 
 # -- deciding -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from metainspect.errors import MetainspectError
+from metainspect.formats.filesystem import filesystem, is_url, staged_output
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
@@ -56,8 +57,9 @@ class EditTarget:
         """The SavedModel directory's ``variables/variables`` checkpoint, when there is one."""
         if self.saved_model_dir is None:
             return None
-        prefix = os.path.join(self.saved_model_dir, VARIABLES_DIR, VARIABLES_DIR)
-        return prefix if os.path.exists(prefix + ".index") else None
+        files = filesystem(self.saved_model_dir)
+        prefix = files.join(self.saved_model_dir, VARIABLES_DIR, VARIABLES_DIR)
+        return prefix if files.exists(prefix + ".index") else None
 
     @property
     def meta_graph(self) -> MetaGraphDef:
@@ -118,7 +120,7 @@ def open_target(path: str | os.PathLike[str], tags: list[str] | None = None) -> 
     graph = read_graph_file(find_graph_file(source))
     all_tags = [list(mg.meta_info_def.tags) for mg in graph.meta_graphs]
     index = _choose_meta_graph(graph.path, all_tags, tags)
-    directory = source if os.path.isdir(source) and graph.kind == SAVED_MODEL else None
+    directory = source if graph.kind == SAVED_MODEL and filesystem(source).isdir(source) else None
     return EditTarget(source, graph, index, directory)
 
 
@@ -131,6 +133,8 @@ def write_output(target: EditTarget, out: str | os.PathLike[str], changed: bool)
     from metainspect.formats import atomic
 
     out = os.fspath(out)
+    if is_url(out):
+        return _write_to_url(target, out, changed)
     with _reporting_os_errors(out):
         if target.saved_model_dir is not None:
             return _write_saved_model_dir(target, out, changed)
@@ -140,6 +144,33 @@ def write_output(target: EditTarget, out: str | os.PathLike[str], changed: bool)
             raise MetainspectError(out, "is the input; write elsewhere with -o, or use --in-place (keeps a backup)")
         atomic.write_bytes(out, target.serialize())
     return WriteResult(out)
+
+
+def _write_to_url(target: EditTarget, out: str, changed: bool) -> WriteResult:
+    """Write locally in a temporary directory, then upload: one object per file, a SavedModel's
+    graph last; nothing is written over an existing object."""
+    from metainspect.formats import atomic
+    from metainspect.formats.graph_file import SAVED_MODEL
+
+    files = filesystem(out)
+    graph_name = files.basename(target.path)
+    if target.saved_model_dir is None and out.endswith("/"):
+        out = files.join(out, graph_name)
+    out = out.rstrip("/")
+    if files.exists(out):
+        raise MetainspectError(out, "already exists; refusing to overwrite (choose a new output)")
+    if target.saved_model_dir is not None and is_url(target.saved_model_dir):
+        raise MetainspectError(target.saved_model_dir, "a SavedModel directory behind a URL cannot be copied to a new "
+                                                       "one; edit its graph file (saved_model.pb) or download it first")
+    last_name = graph_name if target.kind == SAVED_MODEL else None
+    with staged_output(out, order=lambda url: url.rsplit("/", 1)[-1] == last_name) as local, _reporting_os_errors(out):
+        if target.saved_model_dir is not None:
+            result = _write_saved_model_dir(target, local, changed)
+        else:
+            atomic.write_bytes(local, target.serialize())
+            result = WriteResult(local)
+    result.output = out
+    return result
 
 
 @contextmanager
@@ -201,6 +232,9 @@ def write_in_place(target: EditTarget) -> WriteResult:
     from metainspect.formats import atomic
     from metainspect.formats.graph_file import SAVED_MODEL
 
+    if is_url(target.path):
+        raise MetainspectError(target.path, "a graph behind a URL cannot be edited in place (no backup can be kept "
+                                            "beside it); write the edited graph elsewhere")
     if target.checkpoint_renames and target.variables_prefix is not None:
         raise MetainspectError(target.source, "--rename changes the checkpoint keys its variables/ must hold; "
                                               "write a new SavedModel with -o (variables/ is rewritten there)")

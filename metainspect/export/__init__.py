@@ -9,7 +9,8 @@
 
 ``"auto"`` uses TensorFlow when it is installed. TF2 object-based checkpoints have no graph:
 :func:`export_from_factory` rebuilds the model from Python code (:mod:`.tf2_factory`).
-Outputs are written atomically and never overwrite an existing path.
+Outputs are written atomically and never overwrite an existing path; a URL output is written
+locally, then uploaded one object per file (``saved_model.pb`` last).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from metainspect.errors import MetainspectError, WrongKindError
 from metainspect.export.plan import AmbiguousSignature, CheckFailed, ExportOptions, ExportPlan, plan_export
 from metainspect.export.progress import Progress, silent
 from metainspect.export.tf2_factory import InputSpec, export_from_factory, parse_input_spec
+from metainspect.formats.filesystem import filesystem, is_url, staged_output
 
 ENGINES = ("auto", "tf", "pure")
 
@@ -71,9 +73,10 @@ def export(model: str, *, out: str | None = None, frozen: str | None = None, opt
     if out is None and frozen is None:
         raise MetainspectError(model, "nothing to write: give an output directory and/or a frozen graph path")
     for target in (out, frozen):
-        if target is not None and os.path.lexists(target):
+        if target is not None and (filesystem(target).exists(target) if is_url(target) else os.path.lexists(target)):
             raise MetainspectError(target, "already exists; choose a new output path or remove it first")
-    engine = choose_engine(engine)
+    # TensorFlow reads its checkpoint itself (no s3:// without tensorflow-io): URLs go to the pure engine
+    engine = "pure" if engine == "auto" and is_url(model) else choose_engine(engine)
     if engine == "tf":
         from metainspect.export.tf_engine import import_tensorflow
 
@@ -86,14 +89,17 @@ def export(model: str, *, out: str | None = None, frozen: str | None = None, opt
     # the frozen graph is built (and refused, if it must be) before anything is written
     frozen_data = _frozen_graph(plan, engine, result, progress) if frozen is not None else None
     if out is not None:
-        _write_saved_model(plan, out, engine, progress)
-        result.saved_model = os.path.abspath(out)
+        # a URL: written in a local temporary directory, then uploaded (saved_model.pb last)
+        with staged_output(out, order=lambda url: url.endswith("/saved_model.pb")) as local:
+            _write_saved_model(plan, local, engine, progress)
+        result.saved_model = out if is_url(out) else os.path.abspath(out)
         result.assets = [asset.filename for asset in plan.assets]
     if frozen is not None and frozen_data is not None:
         from metainspect.formats.atomic import write_bytes
 
-        write_bytes(frozen, frozen_data)
-        result.frozen = os.path.abspath(frozen)
+        with staged_output(frozen) as local:
+            write_bytes(local, frozen_data)
+        result.frozen = frozen if is_url(frozen) else os.path.abspath(frozen)
     return result
 
 

@@ -18,6 +18,7 @@ from metainspect.export.assets import Asset, record_assets
 from metainspect.export.progress import Progress, silent
 from metainspect.formats.bundle import data_file_name
 from metainspect.formats.graph_file import PROTOBUF_LIMIT
+from metainspect.formats.source import open_source
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
@@ -82,12 +83,17 @@ def _copy_bundle(checkpoint: Checkpoint, prefix: str, progress: Progress) -> Non
     pairs = [(checkpoint.index_file, prefix + ".index")]
     pairs += [(source, data_file_name(prefix, shard, checkpoint.num_shards))
               for shard, source in enumerate(checkpoint.data_files)]
-    total = sum(os.path.getsize(source) for source, _ in pairs)
-    done = 0
-    progress("copying variables", done, total)
-    for source, target in pairs:
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            while chunk := src.read(_CHUNK):
-                dst.write(chunk)
-                done += len(chunk)
-                progress("copying variables", done, total)
+    sources = [open_source(source) for source, _ in pairs]  # local files or URLs, read in chunks
+    try:
+        total = sum(source.size for source in sources)
+        done = 0
+        progress("copying variables", done, total)
+        for source, (_, target) in zip(sources, pairs):
+            with open(target, "wb") as dst:
+                for chunk in source.chunks(0, source.size, _CHUNK):
+                    dst.write(chunk)
+                    done += len(chunk)
+                    progress("copying variables", done, total)
+    finally:
+        for source in sources:
+            source.close()

@@ -29,6 +29,7 @@ from metainspect.formats.bundle_codec import (
     decode_variants,
     size_mismatch,
 )
+from metainspect.formats.filesystem import current_storage_options, storage_options
 from metainspect.formats.source import ByteSource, open_source
 from metainspect.formats.table import Table
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
@@ -66,6 +67,7 @@ class Bundle:
         self._names = [k.decode("utf-8", "surrogateescape") for k in self._raw if k not in hidden]
         self._paths = [data_file_name(prefix, i, self.num_shards) for i in range(self.num_shards)]
         self._shards: dict[int, ByteSource] = {}
+        self._storage_options = current_storage_options()  # data shards behind URLs open as the index did
 
     def _read_entries(self, table: Table) -> dict[bytes, bytes]:
         """Serialized entries by key (parsed on first use, so opening stays cheap)."""
@@ -135,7 +137,8 @@ class Bundle:
         source = self._shards.get(shard_id)
         if source is None:
             missing = f"data shard {shard_id} of {self.num_shards} is missing (expected beside {self.index_path})"
-            source = self._shards[shard_id] = open_source(self.shard_path(shard_id), missing=missing)
+            with storage_options(self._storage_options):
+                source = self._shards[shard_id] = open_source(self.shard_path(shard_id), missing=missing)
         return source
 
     def read(self, name: str, *, verify: bool = True) -> np.ndarray:

@@ -4,23 +4,23 @@ Resolution follows ``tf.train.latest_checkpoint`` (relative paths are joined ont
 directory; a prefix exists when ``PREFIX.index`` or ``PREFIX`` itself matches as a glob), and
 goes one step further: when the recorded path is missing (an absolute path from another
 machine such as ``F:\\run\\model.ckpt`` or ``/data/run/model.ckpt``), the same basename beside
-the state file is used and a note says so.
+the state file is used and a note says so. Directories may be URLs: every lookup goes through
+:mod:`metainspect.formats.filesystem`.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 from dataclasses import dataclass
 
 from google.protobuf import text_format
 
 from metainspect.errors import CorruptError, NotFoundError
+from metainspect.formats.detect import STATE_FILE
+from metainspect.formats.filesystem import filesystem
 from metainspect.formats.source import open_source
 from metainspect.proto.checkpoint_state_pb2 import CheckpointState
 
-STATE_FILE = "checkpoint"
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|\\\\)")
 
 
@@ -44,9 +44,15 @@ def read_state(path: str) -> CheckpointState:
 
 def checkpoint_exists(prefix: str) -> bool:
     """True when ``PREFIX.index`` exists or ``PREFIX`` names files (the basename may be a glob)."""
-    directory, base = os.path.split(prefix)
-    pattern = os.path.join(glob.escape(directory), base)
-    return bool(glob.glob(pattern + ".index") or glob.glob(pattern))
+    files = filesystem(prefix)
+    directory, base = files.split(prefix)
+    if not files.listable:  # no globbing (HTTP): the names themselves, a V1 pattern by its first shard
+        from metainspect.formats.v1 import expand_shard_pattern
+
+        shards = expand_shard_pattern(prefix)
+        return files.isfile(prefix + ".index") or files.isfile(shards[0] if shards else prefix)
+    pattern = files.join(files.escape(directory), base)
+    return bool(files.glob(pattern + ".index") or files.glob(pattern))
 
 
 def basename(recorded: str) -> str:
@@ -56,16 +62,17 @@ def basename(recorded: str) -> str:
 
 def latest_checkpoint(directory: str, state_name: str = STATE_FILE) -> Latest:
     """The latest checkpoint recorded in ``directory``'s state file."""
-    state_path = os.path.join(directory, state_name)
+    files = filesystem(directory)
+    state_path = files.join(directory, state_name)
     recorded = read_state(state_path).model_checkpoint_path
     if not recorded:
         raise CorruptError(state_path, "model_checkpoint_path is empty")
-    candidate = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
+    candidate = recorded if files.isabs(recorded) else files.join(directory, recorded)
     if checkpoint_exists(candidate):
         return Latest(candidate)
-    fallback = os.path.join(directory, basename(recorded))
+    fallback = files.join(directory, basename(recorded))
     if fallback != candidate and basename(recorded) and checkpoint_exists(fallback):
-        foreign = os.path.isabs(recorded) or _WINDOWS_ABSOLUTE.match(recorded)
+        foreign = files.isabs(recorded) or _WINDOWS_ABSOLUTE.match(recorded)
         why = "an absolute path from another machine" if foreign else "which does not exist"
         return Latest(
             fallback,

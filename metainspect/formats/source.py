@@ -2,7 +2,8 @@
 
 Every decoder (tables, bundle index and data shards, V1 files, graph files, the state file)
 asks a :class:`ByteSource` for the byte ranges it needs and nothing more, so a source that
-fetches ranges over a network can back them all without touching a decoder. Local files are
+fetches ranges over a network (:mod:`metainspect.formats.remote`, chosen by
+:func:`open_source` for URLs) backs them all without touching a decoder. Local files are
 memory-mapped: :meth:`LocalFile.read` returns zero-copy views of the mapping.
 """
 
@@ -176,8 +177,13 @@ class LocalFile(ByteSource):
 
 
 def open_source(path: str | os.PathLike[str], *, missing: str = "no such file") -> ByteSource:
-    """Open what ``path`` names for reading; NotFoundError (with ``missing`` as its message when
-    nothing is there) if it cannot be opened. Local paths only, for now."""
+    """Open what ``path`` names for reading: a local file, or a URL through its filesystem
+    (:mod:`metainspect.formats.filesystem`); NotFoundError (with ``missing`` as its message when
+    nothing is there) if it cannot be opened."""
+    from metainspect.formats.filesystem import filesystem, is_url
+
+    if is_url(path):
+        return filesystem(path).open(os.fspath(path), missing=missing)
     return LocalFile(path, missing=missing)
 
 

@@ -10,6 +10,7 @@ every block's CRC is checked when it is read.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +41,22 @@ _VALUE_FIELDS = {
 #: fields whose packed form is raw little-endian floats: read without decoding
 _FIXED_WIDTH = {"float32", "float64", "complex64", "complex128"}
 _DATA_FIELD, _TENSOR_PROTO_FIELD = 2, 3
+#: a shard of a sharded V1 checkpoint, ``BASE-00000-of-00002``
+SHARD = re.compile(r"^(?P<base>.+)-(?P<id>\d{5})-of-(?P<total>\d{5})$")
+#: the pattern TensorFlow records for a sharded V1 checkpoint, ``BASE-?????-of-00002``
+_SHARD_PATTERN = re.compile(r"^(?P<base>.+)-\?{5}-of-(?P<total>\d{5})$")
+
+
+def shard_names(base: str, total: int) -> list[str]:
+    """The file names of the ``total`` shards of a V1 checkpoint written as ``base``."""
+    return [f"{base}-{i:05d}-of-{total:05d}" for i in range(total)]
+
+
+def expand_shard_pattern(pattern: str) -> list[str] | None:
+    """Every shard name a ``BASE-?????-of-NNNNN`` pattern stands for (None for other names),
+    for stores that cannot list files to match it."""
+    match = _SHARD_PATTERN.match(pattern)
+    return shard_names(match["base"], int(match["total"])) if match else None
 
 
 @dataclass

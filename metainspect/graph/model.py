@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
@@ -436,12 +437,19 @@ class Model:
         return likely_outputs(self)
 
 
-def load_model(path: str | os.PathLike[str], tags: list[str] | None = None) -> Model:
+def load_model(path: str | os.PathLike[str], tags: list[str] | None = None, *,
+               storage_options: Mapping[str, Any] | None = None) -> Model:
     """Read a graph file (or find one: SavedModel dir, checkpoint prefix) and pick a meta graph.
 
     ``tags`` selects a SavedModel meta graph by its exact tag set; by default the only one,
-    else the one tagged ``serve``, else the first.
+    else the one tagged ``serve``, else the first. ``path`` may be a URL (the graph file is
+    read whole); ``storage_options`` go to its fsspec backend.
     """
+    if storage_options is not None:
+        from metainspect.formats.filesystem import storage_options as using
+
+        with using(storage_options):
+            return load_model(path, tags)
     graph_file = read_graph_file(find_graph_file(path))
     all_tags = [list(mg.meta_info_def.tags) for mg in graph_file.meta_graphs]
     chosen = _choose_meta_graph(graph_file.path, all_tags, tags)

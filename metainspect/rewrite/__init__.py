@@ -29,6 +29,8 @@ from __future__ import annotations
 import dataclasses
 
 from metainspect.errors import MetainspectError
+from metainspect.formats.bundle_writer import BundleFiles
+from metainspect.formats.filesystem import staged_output
 from metainspect.rewrite.plan import (
     BACKUP_SUFFIX,
     ObjectGraphChange,
@@ -65,15 +67,32 @@ def rewrite_checkpoint(source: str, out_prefix: str | None, options: RewriteOpti
     """Write the rewritten checkpoint at ``out_prefix`` atomically and return its plan.
 
     ``in_place=True`` rewrites ``source`` itself (``out_prefix`` None or the same prefix) and
-    keeps the input under the backup prefix ``PREFIX.bak``. ``progress(done, total)`` is called
+    keeps the input under the backup prefix ``PREFIX.bak`` (refused for a URL). A URL output
+    is written to a local temporary directory, then each file is uploaded as one object, the
+    ``.index`` last; a failure deletes what was uploaded. ``progress(done, total)`` is called
     with output data bytes as tensors are written.
     """
     with RewriteSource.open(source) as checkpoint:
         plan, decided = decide(checkpoint, options, out_prefix, in_place)
         if plan.output is None:
             raise MetainspectError(None, "no output prefix given (and not rewriting in place)")
-        try:
-            warnings = write(checkpoint, plan, decided, options, progress)
-        except OSError as exc:
-            raise MetainspectError(exc.filename or plan.output, f"cannot write: {exc.strerror or exc}") from None
+        with staged_output(plan.output, order=lambda url: url.endswith(".index")) as local:
+            if local != plan.output:
+                plan, decided = decide(checkpoint, options, local, in_place)
+            try:
+                warnings = write(checkpoint, plan, decided, options, progress)
+            except OSError as exc:
+                raise MetainspectError(exc.filename or plan.output, f"cannot write: {exc.strerror or exc}") from None
+        if local != out_prefix and out_prefix is not None and decided.written is not None:
+            return _uploaded(dataclasses.replace(plan, warnings=tuple(warnings)), decided.written, local, out_prefix)
     return dataclasses.replace(plan, warnings=tuple(warnings), written=decided.written)
+
+
+def _uploaded(plan: RewritePlan, written: BundleFiles, local: str, url: str) -> RewritePlan:
+    """The plan of a rewrite staged at ``local`` and uploaded to prefix ``url``: names the URLs."""
+    def moved(path: str) -> str:
+        return url + path[len(local) :]
+
+    files = dataclasses.replace(written, prefix=url, index_file=moved(written.index_file),
+                                data_files=tuple(moved(f) for f in written.data_files))
+    return dataclasses.replace(plan, output=url, written=files)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import re
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from metainspect.errors import MetainspectError
 from metainspect.formats import dtypes
 from metainspect.formats.bundle_codec import TensorCorruptError, encode_strings
 from metainspect.formats.bundle_writer import BundleFiles, starts_new_shard
+from metainspect.formats.filesystem import filesystem, is_url
 from metainspect.rewrite.source import RewriteSource, SourceTensor, numeric_size
 
 __all__ = [
@@ -172,7 +172,7 @@ class RewritePlan:
             "written": None if self.written is None else {
                 "index_file": self.written.index_file, "data_files": list(self.written.data_files),
                 "data_bytes": self.written.data_bytes,
-                "bytes": sum(os.path.getsize(f) for f in (self.written.index_file, *self.written.data_files)),
+                "bytes": sum(filesystem(f).size(f) for f in (self.written.index_file, *self.written.data_files)),
             },
         }
 
@@ -289,7 +289,10 @@ def _count_shards(source: RewriteSource, decided: Decided, shard_size: int | Non
 def _destination(checkpoint: RewriteSource, out_prefix: str | None, in_place: bool) -> tuple[str | None, str | None]:
     """The output prefix and backup prefix; refuses to write over anything that exists."""
     if in_place:
-        if out_prefix is not None and os.path.realpath(out_prefix) != os.path.realpath(checkpoint.prefix):
+        if is_url(checkpoint.prefix):
+            raise MetainspectError(checkpoint.prefix, "a checkpoint behind a URL cannot be rewritten in place "
+                                                      "(no backup can be moved aside); write a new prefix")
+        if out_prefix is not None and (is_url(out_prefix) or os.path.realpath(out_prefix) != os.path.realpath(checkpoint.prefix)):
             raise MetainspectError(out_prefix, "--in-place rewrites the input itself; do not name another output")
         if checkpoint.format == "v1" and len(checkpoint.files) > 1:
             raise MetainspectError(checkpoint.prefix, "--in-place cannot rewrite a sharded V1 checkpoint "
@@ -304,9 +307,12 @@ def _destination(checkpoint: RewriteSource, out_prefix: str | None, in_place: bo
         return checkpoint.prefix, backup
     if out_prefix is None:
         return None, None
-    if out_prefix.endswith(("/", os.sep)) or os.path.isdir(out_prefix):
+    files = filesystem(out_prefix)
+    if out_prefix.endswith(("/", os.sep)) or files.isdir(out_prefix):
         raise MetainspectError(out_prefix, "is a directory; give an output prefix such as DIR/model.ckpt")
-    if os.path.realpath(out_prefix) == os.path.realpath(checkpoint.prefix):
+    same = out_prefix == checkpoint.prefix if is_url(out_prefix) or is_url(checkpoint.prefix) else \
+        os.path.realpath(out_prefix) == os.path.realpath(checkpoint.prefix)
+    if same:
         raise MetainspectError(out_prefix, "is the input checkpoint; choose another output prefix or use --in-place")
     existing = _existing_outputs(out_prefix)
     if existing:
@@ -315,8 +321,11 @@ def _destination(checkpoint: RewriteSource, out_prefix: str | None, in_place: bo
 
 
 def _existing_outputs(prefix: str) -> list[str]:
-    pattern = glob.escape(prefix) + ".data-?????-of-?????"
-    return [f for f in [prefix + ".index", *sorted(glob.glob(pattern))] if os.path.lexists(f)]
+    files = filesystem(prefix)
+    if not files.listable:
+        return [f for f in [prefix + ".index"] if files.exists(f)]
+    pattern = files.escape(prefix) + ".data-?????-of-?????"
+    return [f for f in [prefix + ".index", *files.glob(pattern)] if files.exists(f)]
 
 
 def rewrite_object_graph(data: bytes, renamed: dict[str, str], dropped: set[str],

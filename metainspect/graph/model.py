@@ -79,7 +79,8 @@ class Node(NamedTuple):
     def colocation(self) -> list[str]:
         """Ops this node must be colocated with (``_class: loc:@name`` attrs)."""
         values = self.proto.attr["_class"].list.s if "_class" in self.proto.attr else []
-        return [v.decode()[5:] for v in values if v.startswith(b"loc:@")]
+        # node names are UTF-8 (NodeDef.name is a proto3 string); other bytes decode to a name no node has
+        return [v[5:].decode("utf-8", "replace") for v in values if v.startswith(b"loc:@")]
 
 
 @dataclass(frozen=True)
@@ -397,7 +398,7 @@ class Model:
         from metainspect.checkpoint.object_graph import object_paths
 
         graph = self.meta_graph.object_graph_def
-        paths = object_paths(graph)
+        paths = object_paths(graph, self.path)
         result = []
         for node_id, obj in enumerate(graph.nodes):
             path = paths[node_id]

@@ -35,6 +35,7 @@ from tools.fuzz.worker import STACK_FILE, receive, send, where
 
 REPO = Path(__file__).resolve().parents[2]
 REGRESSIONS = REPO / "tests" / "fuzz" / "regressions"
+LOG_FILE = "worker.log"
 FINDINGS = ("crash", "alloc", "hang", "died", "unnamed", "multiline")
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line \d+ in (?P<function>\S+)')
 
@@ -55,10 +56,11 @@ class Worker:
         env = {**os.environ, **(self.env or {}), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tools.fuzz.worker", "--scratch", str(self.scratch),
-             "--memory-mb", str(self.memory_mb), "--targets", self.targets],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, env=env)
+        with open(self.scratch / LOG_FILE, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tools.fuzz.worker", "--scratch", str(self.scratch),
+                 "--memory-mb", str(self.memory_mb), "--targets", self.targets],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=REPO, env=env)
         ready = self._reply(timeout=120)
         if not isinstance(ready, dict) or not ready.get("ready"):
             raise RuntimeError(f"fuzz worker did not start: {ready!r}")
@@ -111,6 +113,7 @@ class Worker:
         self.process = None
         self.restarts += 1
         (self.scratch / STACK_FILE).unlink(missing_ok=True)
+        (self.scratch / LOG_FILE).unlink(missing_ok=True)
 
     def _hung(self, seconds: float) -> dict[str, Any]:
         assert self.process is not None
@@ -125,9 +128,12 @@ class Worker:
         assert self.process is not None
         code = self.process.wait()
         place = self._stack_where()
+        log = self.scratch / LOG_FILE
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         self._restart_clean()
         how = f"signal {-code}" if code < 0 else f"exit status {code}"
-        return {"kind": "died", "class": f"worker died ({how}) in {place}", "message": how, "seconds": 0.0}
+        return {"kind": "died", "class": f"worker died ({how}) in {place}", "message": how, "traceback": tail,
+                "seconds": 0.0}
 
 
 def _scratch_parent() -> str | None:
@@ -147,6 +153,8 @@ class FamilyReport:
     #: finding class -> (count, saved regression file or None)
     classes: dict[str, list[Any]] = field(default_factory=dict)
     slowest: float = 0.0
+    #: the worker's largest address space after an input (bytes): growth would mean a leak
+    address_space: int = 0
     generator_failures: int = 0
     first_generator_failure: str = ""
     steps: Counter[str] = field(default_factory=Counter)
@@ -160,7 +168,8 @@ class FamilyReport:
         share = (lambda n: f"{100 * n / self.inputs:.0f}%") if self.inputs else (lambda n: "-")
         text = (f"{self.family:<13} {self.inputs:>8} inputs {self.seconds:7.1f} s ({rate:5.0f}/s)  "
                 f"opened {share(self.opened)}, clean {share(self.kinds['ok'])}, refused {share(self.kinds['error'])}  "
-                f"crash classes {len(self.classes)}, hangs {self.kinds['hang']}, slowest {self.slowest:.2f} s")
+                f"crash classes {len(self.classes)}, hangs {self.kinds['hang']}, slowest {self.slowest:.2f} s, "
+                f"worker {self.address_space >> 20} MiB")
         if self.generator_failures:
             text += f", generator failures {self.generator_failures}"
         return text
@@ -168,6 +177,7 @@ class FamilyReport:
     def to_json(self) -> dict[str, Any]:
         return {"family": self.family, "inputs": self.inputs, "seconds": round(self.seconds, 1),
                 "kinds": dict(self.kinds), "opened": self.opened, "slowest": round(self.slowest, 3),
+                "address_space_mb": self.address_space >> 20,
                 "classes": {k: {"count": v[0], "saved": v[1]} for k, v in self.classes.items()},
                 "generator_failures": self.generator_failures}
 
@@ -198,6 +208,7 @@ def fuzz_family(family: Family, worker: Worker, *, seed: str, start: int = 0, in
         report.kinds[result["kind"]] += 1
         report.opened += bool(result.get("opened"))
         report.slowest = max(report.slowest, result.get("seconds", 0.0))
+        report.address_space = max(report.address_space, result.get("address_space", 0))
         for step in case.steps[1:]:
             report.steps[step.split(":")[0]] += 1
         if result["kind"] in FINDINGS:

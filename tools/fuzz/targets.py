@@ -74,23 +74,22 @@ def exercise_graph(path: Path) -> Errors:
     model = errors.call(load_model, path)
     if model is None:
         return errors
-    model.meta_info()
+    errors.call(model.meta_info)
     for node in model.nodes():
-        node.attrs  # noqa: B018  (decoding every attr is the point)
-        node.colocation  # noqa: B018
-    model.op_histogram()
-    model.consumers()
-    for function in model.functions():
+        errors.call(lambda n=node: (n.attrs, n.colocation))  # every attr decoded: the point
+    errors.call(model.op_histogram)
+    errors.call(model.consumers)
+    for function in errors.call(model.functions) or ():
         for node in function.nodes:
-            node.attrs  # noqa: B018
-    model.placeholders(include_saver=True)
-    model.variables()
-    for collection in model.collections():
-        collection.size  # noqa: B018
-    model.signatures()
-    model.saver_def()
-    model.saver_keys()
-    model.likely_outputs()
+            errors.call(lambda n=node: n.attrs)
+    errors.call(model.placeholders, include_saver=True)
+    errors.call(model.variables)
+    for collection in errors.call(model.collections) or ():
+        str(collection.items)
+    errors.call(model.signatures)
+    errors.call(model.saver_def)
+    errors.call(model.saver_keys)
+    errors.call(model.likely_outputs)
     return errors
 
 

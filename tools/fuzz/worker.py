@@ -100,6 +100,7 @@ def run_case(case: Any, targets: tuple[str, ...], registry: dict[str, Any], root
                                          "message": _short(str(errors[0])) if errors else ""}
         result["opened"] = not all(refused)
     result["seconds"] = time.perf_counter() - started
+    result["address_space"] = _address_space()
     return result
 
 
@@ -135,7 +136,12 @@ def main() -> None:
             case, targets = receive(requests)
         except EOFError:
             return
-        send(channel, run_case(case, targets, registry, root))
+        try:
+            result = run_case(case, targets, registry, root)
+        except BaseException as exc:  # noqa: BLE001  (writing the case or judging it failed: still answer)
+            result = classify(exc)
+            result["kind"] = "alloc" if isinstance(exc, MemoryError) else "died"
+        send(channel, result)
 
 
 def _address_space() -> int:

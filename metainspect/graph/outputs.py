@@ -128,7 +128,7 @@ def outputs_of(model: Model, node_name: str) -> list[OutputSpec] | None:
 def _own_shape(model: Model, node: Node) -> Shape:
     """The shape a Placeholder declares or a Const holds."""
     if node.op in PLACEHOLDER_OPS:
-        return model._placeholder_shape(node)
+        return model.placeholder_shape(node)
     if node.op in CONST_OPS and "value" in node.proto.attr:
         return shape_to_list(node.proto.attr["value"].tensor.tensor_shape)
     return None

@@ -83,11 +83,18 @@ class Worker:
         return reply  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+        self._stop()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+        self.process = None
 
     def _reply(self, timeout: float) -> Any:
         assert self.process is not None and self.process.stdout is not None
@@ -107,10 +114,7 @@ class Worker:
         return where(frames) if frames else "an unknown place"
 
     def _restart_clean(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-        self.process = None
+        self._stop()
         self.restarts += 1
         (self.scratch / STACK_FILE).unlink(missing_ok=True)
         (self.scratch / LOG_FILE).unlink(missing_ok=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def _finite_chunks(array: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]
 
     flat = array.reshape(-1)
     for start in range(0, flat.size, CHUNK_ELEMENTS):
-        chunk = flat[start : start + CHUNK_ELEMENTS].astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and Inf of narrow floats carry over as such
+            chunk = flat[start : start + CHUNK_ELEMENTS].astype(np.float64)
         finite = np.isfinite(chunk)
         yield (chunk if finite.all() else chunk[finite]), chunk

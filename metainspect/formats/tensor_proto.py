@@ -24,14 +24,29 @@ _VALUE_FIELD = {
 }
 
 
-#: numpy arrays (before 2.0) hold at most 32 dimensions; no TensorFlow constant needs more
+#: numpy arrays (before 2.0) hold at most 32 dimensions; no TensorFlow tensor in practice has more
 MAX_RANK = 32
+#: the most elements (zero-size dimensions left out) any array may span: numpy needs the count
+#: times the item size (at most 16 bytes) to fit in a signed 64-bit integer
+MAX_ELEMENTS = 2**59
 #: elements a "splat" constant (fewer stored values than its shape holds) may be expanded to
 MAX_SPLAT_ELEMENTS = 1 << 24
 
 
 class TensorProtoError(ValueError):
     """A TensorProto whose values cannot be decoded (the message says why)."""
+
+
+def shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Why no array can have ``shape`` (a negative dimension, too many dimensions, too many
+    elements), or None when one can."""
+    if len(shape) > MAX_RANK:
+        return f"{len(shape)} dimensions, more than {MAX_RANK}"
+    if any(d < 0 for d in shape):
+        return f"a negative dimension in {list(shape)}"
+    if element_count(tuple(d for d in shape if d)) > MAX_ELEMENTS:
+        return f"more elements than any array can hold in {list(shape)}"
+    return None
 
 
 def shape_of(proto: TensorProto) -> tuple[int, ...]:
@@ -50,8 +65,8 @@ def element_count(shape: tuple[int, ...]) -> int:
 def to_numpy(proto: TensorProto, dtype: dtypes.DType | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Decode ``proto``; ``dtype``/``shape`` override the proto's own (V1 slices omit them).
 
-    Raises :class:`TensorProtoError` for a dtype without values, a negative or unknown
-    dimension, more than :data:`MAX_RANK` dimensions, ``tensor_content`` whose length does not
+    Raises :class:`TensorProtoError` for an unknown dtype, an unknown rank, a shape no array can
+    have (:func:`shape_problem`), ``tensor_content`` whose length does not
     match the shape, or a splat constant that would expand beyond :data:`MAX_SPLAT_ELEMENTS`.
     Typed values outside their dtype's range wrap around, as TensorFlow's ``static_cast`` does.
     """
@@ -66,12 +81,9 @@ def to_numpy(proto: TensorProto, dtype: dtypes.DType | None = None, shape: tuple
         if proto.tensor_shape.unknown_rank:
             raise TensorProtoError("the tensor's shape has an unknown rank")
         shape = shape_of(proto)
-    if len(shape) > MAX_RANK:
-        raise TensorProtoError(f"the tensor has {len(shape)} dimensions, more than {MAX_RANK}")
-    if any(d < 0 for d in shape):
-        raise TensorProtoError(f"the tensor's shape {list(shape)} has a negative dimension")
-    if element_count(tuple(d for d in shape if d)) * max(dtype.itemsize, 1) > 2**63 - 1:
-        raise TensorProtoError(f"the tensor's shape {list(shape)} is too large for any array")
+    problem = shape_problem(shape)
+    if problem:
+        raise TensorProtoError(f"the tensor's shape has {problem}")
     count = element_count(shape)
     if dtype.name in ("variant", "resource"):
         values = proto.variant_val if dtype.name == "variant" else proto.resource_handle_val

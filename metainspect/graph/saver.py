@@ -19,6 +19,7 @@ runs ``restore_op_name``; ``Saver.save`` fetches ``save_tensor_name``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -95,10 +96,9 @@ def string_values(const: NodeDef) -> list[str]:
     values = list(proto.string_val)
     # the common case, kept fast: one value per element (else TF's fill rules apply)
     if len(values) != element_count(shape_of(proto)):
-        try:
+        # a shape TensorFlow could not fill either leaves the values stored
+        with contextlib.suppress(TensorProtoError):
             values = list(to_numpy(proto).flat)
-        except TensorProtoError:  # a shape TensorFlow could not fill either: the values stored
-            pass
     return [v.decode("utf-8", "replace") for v in values]
 
 

@@ -57,10 +57,15 @@ def exercise_checkpoint(path: Path) -> Errors:
         errors.call(ckpt.infos)
         for name in ckpt.keys():  # noqa: SIM118  (keys() is the API under test)
             errors.call(ckpt.info, name)
+            errors.call(ckpt.pieces, name)
             classify(name, graph)
             value = errors.call(ckpt.get, name)
             if value is not None:
                 tensor_stats(value)
+            handle = errors.call(ckpt.__getitem__, name)
+            if handle is not None and handle.shape and handle.shape[0] > 0:
+                errors.call(handle.__getitem__, 0)  # reads only the first row (or the slices holding it)
+                errors.call(handle.__getitem__, (slice(None, None, -1),) * len(handle.shape))
         errors.call(ckpt.verify)
         repr(ckpt)
     return errors

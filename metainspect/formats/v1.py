@@ -223,9 +223,10 @@ def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> n
                 if len(value) % component.itemsize:
                     raise ValueError(f"packed {field_name} of {len(value)} bytes")
                 chunks.append(np.frombuffer(value, dtype=component))
+            elif wire_type == (5 if component.itemsize == 4 else 1):  # one fixed32 float / fixed64 double
+                chunks.append(np.frombuffer(int(value).to_bytes(component.itemsize, "little"), dtype=component))
             else:
-                size = 4 if wire_type == 5 else 8
-                chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))
+                raise ValueError(f"a {field_name} element has wire type {wire_type}")
         values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.empty(0, component)
         expected = count * (2 if np_dtype.kind == "c" else 1)
         if values.size != expected:

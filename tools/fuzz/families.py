@@ -220,7 +220,7 @@ def _bundle_mutations(extra: list[tuple[int, Callable[[random.Random, BundleMode
             model.header.num_shards = rng.choice((0, 2, 99999, 100000, 10**9, 2**31 - 1, -1, -(2**31)))
             return "num-shards"
         if which == 1:
-            model.header.endianness = rng.choice((1, 1, 2, 7, -1))
+            model.header.endianness = rng.choice((1, 1, 2, 7, -1))  # type: ignore[assignment]
             return "endianness"
         if which == 2:
             version = model.header.version
@@ -245,7 +245,7 @@ def _bundle_mutations(extra: list[tuple[int, Callable[[random.Random, BundleMode
             return "no-entry"
         which = rng.randrange(7)
         if which == 0:
-            entry.dtype = rng.choice(DTYPES)  # type: ignore[assignment]
+            entry.dtype = rng.choice(DTYPES)
             return "dtype"
         if which == 1:
             return "shape:" + _mutate_shape(rng, entry.shape)
@@ -547,7 +547,7 @@ class SlicesFamily(BundleFamily):
             entry = rng.choice(pieces)
             if rng.random() < 0.5:
                 return "piece-shape:" + _mutate_shape(rng, entry.shape)
-            entry.dtype = rng.choice(DTYPES)  # type: ignore[assignment]
+            entry.dtype = rng.choice(DTYPES)
             return "piece-dtype"
 
         return [(3, full_shape), (5, extent), (2, add_slice), (3, slice_entry)]

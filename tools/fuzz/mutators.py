@@ -234,6 +234,9 @@ def mutate_wire(rng: random.Random, data: bytes, depth: int = 0) -> bytes:
 
 # -- protobuf messages through their descriptors -----------------------------------------------------
 
+#: a field descriptor, of protobuf's Python or upb implementation (their stubs differ)
+Field_ = Any
+
 
 def mutate_message(rng: random.Random, message: Message, *, descend: float = 0.7) -> None:
     """Change one field of ``message`` or of a message below it (in place).
@@ -279,7 +282,7 @@ def mutate_message(rng: random.Random, message: Message, *, descend: float = 0.7
 
 def _set_new_field(rng: random.Random, message: Message) -> bool:
     """Set a field the message does not have yet; False when there is none to set."""
-    fields = [f for f in message.DESCRIPTOR.fields if f.is_repeated
+    fields: list[Field_] = [f for f in message.DESCRIPTOR.fields if f.is_repeated
               or (f.message_type is not None and not message.HasField(f.name))
               or (f.message_type is None and not getattr(message, f.name))]
     if not fields:
@@ -310,7 +313,7 @@ def _set_new_field(rng: random.Random, message: Message) -> bool:
     return True
 
 
-def _mutate_map(rng: random.Random, descriptor: FieldDescriptor, container: Any, descend: float) -> bool:
+def _mutate_map(rng: random.Random, descriptor: Field_, container: Any, descend: float) -> bool:
     keys = list(container)
     value_field = descriptor.message_type.fields_by_name["value"]
     roll = rng.random()
@@ -335,7 +338,7 @@ def _mutate_map(rng: random.Random, descriptor: FieldDescriptor, container: Any,
     return True
 
 
-def _mutate_repeated(rng: random.Random, descriptor: FieldDescriptor, container: Any) -> None:
+def _mutate_repeated(rng: random.Random, descriptor: Field_, container: Any) -> None:
     n = len(container)
     roll = rng.random()
     if n and roll < 0.3:
@@ -367,7 +370,7 @@ def _mutate_repeated(rng: random.Random, descriptor: FieldDescriptor, container:
         container.append(_scalar(rng, descriptor, container[0] if n else _zero(descriptor)))
 
 
-def _zero(descriptor: FieldDescriptor) -> Any:
+def _zero(descriptor: Field_) -> Any:
     """The zero value of a scalar field's type."""
     if descriptor.type == FieldDescriptor.TYPE_BYTES:
         return b""
@@ -380,7 +383,7 @@ def _zero(descriptor: FieldDescriptor) -> Any:
     return 0
 
 
-def _scalar(rng: random.Random, descriptor: FieldDescriptor, value: Any) -> Any:
+def _scalar(rng: random.Random, descriptor: Field_, value: Any) -> Any:
     """A new value for one scalar field, within what its type can hold."""
     kind = descriptor.type
     if kind == FieldDescriptor.TYPE_BOOL:

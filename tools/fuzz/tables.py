@@ -11,6 +11,7 @@ the checksum instead of stopping at it.
 from __future__ import annotations
 
 import random
+from collections.abc import Sized
 from dataclasses import dataclass, field
 
 from metainspect.formats import crc
@@ -146,7 +147,7 @@ def _with_trailer(contents: bytes, kind: int, wrong_crc: bool) -> bytes:
     return contents + bytes([kind]) + trailer_crc.to_bytes(4, "little")
 
 
-def mutate_layout(rng: random.Random, layout: Layout, entries: list[Entry]) -> str:
+def mutate_layout(rng: random.Random, layout: Layout, entries: Sized) -> str:
     """Add one lie to ``layout``; return its name (for the input's description)."""
     blocks = max(1, -(-len(entries) // max(1, layout.per_block)))
     block = rng.randrange(blocks)
@@ -172,7 +173,7 @@ def mutate_layout(rng: random.Random, layout: Layout, entries: list[Entry]) -> s
     if op == 5:
         count = min(len(entries), max(1, layout.per_block))
         entry = rng.randrange(max(1, count))
-        lie = [None, None, None]
+        lie: list[int | None] = [None, None, None]
         slot = rng.randrange(3)
         lie[slot] = mutate_int(rng, 3, 0, 2**64 - 1)
         layout.entry_lies[(block, entry)] = (lie[0], lie[1], lie[2])

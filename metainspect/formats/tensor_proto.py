@@ -30,7 +30,7 @@ MAX_RANK = 32
 #: times the item size (at most 16 bytes) to fit in a signed 64-bit integer
 MAX_ELEMENTS = 2**59
 #: elements a "splat" constant (fewer stored values than its shape holds) may be expanded to
-MAX_SPLAT_ELEMENTS = 1 << 24
+MAX_SPLAT_ELEMENTS = 1 << 20
 
 
 class TensorProtoError(ValueError):

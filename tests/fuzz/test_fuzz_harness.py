@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from metainspect import open_checkpoint
 from metainspect.formats.table import Table
 from tools.fuzz import tables
 from tools.fuzz.case import Case
@@ -42,6 +45,25 @@ def test_a_table_rebuilt_without_lies_reads_back_entry_for_entry() -> None:
         table = Table(rebuilt, "rebuilt")
         assert [(bytes(k), bytes(v)) for k, v in table] == entries
         table.close()
+
+
+def test_a_repartitioned_tensor_reads_back_the_seed_values(tmp_path: Path) -> None:
+    """The slices family's valid mutation is valid: new cuts, same values, every checksum right."""
+    family = FAMILIES["slices"]()
+    model = family.decode(family.seeds()[0])
+    repartition = dict((fn.__name__, fn) for _, fn in family.mutations())["repartition"]
+    cuts = set()
+    for i in range(12):
+        rng = random.Random(i)
+        changed = copy.deepcopy(model)
+        cuts.add(repartition(rng, changed))
+        for name, data in family.render(changed, rng).items():
+            (tmp_path / name).write_bytes(data)
+        with open_checkpoint(tmp_path / changed.prefix) as ckpt:
+            for key, values in changed.values.items():
+                np.testing.assert_array_equal(ckpt.get(key.decode()), values)
+            assert ckpt.verify() == []
+    assert len(cuts) > 2
 
 
 def test_a_saved_case_reads_back(tmp_path: Path) -> None:

@@ -129,6 +129,8 @@ class BundleModel:
     layout: tables.Layout = field(default_factory=tables.Layout)
     raw_header: bytes | None = None
     header_position: int = 0
+    #: the values of partitioned tensors, by key (the slices family re-partitions them)
+    values: dict[bytes, Any] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -480,7 +482,51 @@ class SlicesFamily(BundleFamily):
     def load_seeds(self) -> list[Seed]:
         return [s for s in _bundle_seeds() if s.name in ("partitioned", "partitioned_mismatch")]
 
+    def decode(self, seed: Seed) -> BundleModel:
+        """The bundle, and the values of its partitioned tensors (read once, through metainspect)."""
+        import tempfile
+
+        from metainspect import open_checkpoint
+
+        model = _decode_bundle(seed)
+        with tempfile.TemporaryDirectory() as directory:
+            for name, data in seed.files.items():
+                (Path(directory) / name).write_bytes(data)
+            with open_checkpoint(Path(directory) / model.prefix) as ckpt:
+                model.values = {key: ckpt.get(key.decode()).copy() for key, entry in model.parsed() if entry.slices}
+        return model
+
     def mutations(self) -> list[tuple[int, Callable[[random.Random, Any], str]]]:
+        def repartition(rng: random.Random, model: BundleModel) -> str:
+            """Store a partitioned tensor as other valid slices: new cuts along one axis, true CRCs."""
+            found = full(model, rng)
+            if found is None or found[0] not in model.values:
+                return "no-slices"
+            key, entry = found
+            values = model.values[key]
+            axis = rng.randrange(values.ndim) if values.ndim else 0
+            if not values.ndim or values.shape[axis] < 2:
+                return "no-axis"
+            cuts = sorted(rng.sample(range(1, values.shape[axis]), rng.randrange(0, min(4, values.shape[axis] - 1) + 1)))
+            stale = {slices.encode_slice_key(key, slices.extents_of(p)) for p in entry.slices}
+            model.entries = [row for row in model.entries if row[0] not in stale]
+            del entry.slices[:]
+            for start, stop in zip([0, *cuts], [*cuts, values.shape[axis]]):
+                extents = [(start, stop - start) if a == axis else slices.FULL for a in range(values.ndim)]
+                proto = entry.slices.add()
+                for a, (begin, length) in enumerate(extents):
+                    ext = proto.extent.add()
+                    if a == axis:
+                        ext.start, ext.length = begin, length
+                index = tuple(slice(start, stop) if a == axis else slice(None) for a in range(values.ndim))
+                piece = BundleEntryProto(dtype=entry.dtype)
+                for size in values[index].shape:
+                    piece.shape.dim.add(size=size)
+                model.store(piece, values[index].astype(values.dtype.newbyteorder("<")).tobytes(), fix_crc=True)
+                model.entries.append([slices.encode_slice_key(key, extents), piece])
+            model.entries.sort(key=lambda row: row[0])
+            return f"repartition:{len(cuts) + 1}"
+
         def full(model: BundleModel, rng: random.Random) -> tuple[bytes, BundleEntryProto] | None:
             found = [(k, v) for k, v in model.parsed() if v.slices]
             return rng.choice(found) if found else None
@@ -550,7 +596,7 @@ class SlicesFamily(BundleFamily):
             entry.dtype = rng.choice(DTYPES)
             return "piece-dtype"
 
-        return [(3, full_shape), (5, extent), (2, add_slice), (3, slice_entry)]
+        return [(6, repartition), (3, full_shape), (5, extent), (2, add_slice), (3, slice_entry)]
 
 
 # -- tables ----------------------------------------------------------------------------------------

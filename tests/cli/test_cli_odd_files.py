@@ -2,10 +2,12 @@
 
 Git LFS pointers committed in place of a TF-Hub SavedModel, an OpenCV .pb damaged by a text
 re-encoding, a tf2onnx SavedModel with no variables/ directory, a 2016 GraphDef of producer 9.
+What TensorFlow 2.21 itself said of each file is in sample_meta/real_models_2_tf/golden.json.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,10 @@ from metainspect import CorruptError, load_model, open_checkpoint
 from metainspect.errors import LfsPointerError
 
 from helpers.cli import Cli
-from helpers.paths import REAL_MODELS_2
+from helpers.paths import REAL_MODELS_2, SAMPLES
+
+#: what TensorFlow 2.21 did with each file (sample_meta/gen_real_models.py)
+TF = json.loads((SAMPLES / "real_models_2_tf" / "golden.json").read_text())["files"]
 
 LFS = "zack-carideo_tfhub_embeddings"
 GRAPH_OID = "sha256:cc69f9580add8e784a7af0d87b8504c8a9299945132f51e885fb03977de967dc"
@@ -34,7 +39,13 @@ def _lfs_line(path: Path, oid: str, size: int) -> str:
     return f"metainspect: {path}: is a Git LFS pointer (oid {oid}, {size} bytes): fetch it with `git lfs pull`\n"
 
 
+def _tf_attempts(path: str) -> list[dict[str, object]]:
+    return TF[path]["attempts"]  # type: ignore[no-any-return]
+
+
 def test_lfs_pointers_raise_an_error_carrying_oid_and_size(real2: Path) -> None:
+    # TensorFlow only says "Wire format was corrupt" / "bad magic number"
+    assert not any(a["ok"] for a in _tf_attempts(f"{LFS}/saved_model.pb") + _tf_attempts(f"{LFS}/variables/variables.index"))
     with pytest.raises(LfsPointerError) as graph:
         load_model(real2 / LFS)
     assert (graph.value.path, graph.value.oid, graph.value.size) == (str(real2 / LFS / "saved_model.pb"), GRAPH_OID, 4594782)
@@ -61,6 +72,8 @@ def test_every_command_names_the_lfs_pointer(real2: Path, cli: Cli, command: str
 
 
 def test_a_damaged_pb_is_corrupt_never_a_graph(real2: Path, cli: Cli) -> None:
+    assert [a["error"] for a in _tf_attempts(DAMAGED)] == [
+        "DecodeError: Error parsing message with type 'tensorflow.GraphDef': Wire format was corrupt"]
     with pytest.raises(CorruptError, match=r"truncated or corrupt protobuf \(GraphDef does not decode\)"):
         load_model(real2 / DAMAGED)
     with pytest.raises(CorruptError, match="truncated or corrupt protobuf"):
@@ -72,6 +85,7 @@ def test_a_damaged_pb_is_corrupt_never_a_graph(real2: Path, cli: Cli) -> None:
 
 
 def test_a_savedmodel_without_variables_lists_zero_tensors(real2: Path, cli: Cli) -> None:
+    assert all(a["ok"] for a in _tf_attempts(f"{NO_VARIABLES}/saved_model.pb"))  # TensorFlow loads it
     with open_checkpoint(real2 / NO_VARIABLES) as ckpt:
         assert (len(ckpt), ckpt.infos(), ckpt.verify()) == (0, [], [])
     listed = cli("vars", str(real2 / NO_VARIABLES), "--json")
@@ -82,8 +96,10 @@ def test_a_savedmodel_without_variables_lists_zero_tensors(real2: Path, cli: Cli
 
 
 def test_producer_9_placeholders_with_an_empty_shape_have_unknown_shape(real2: Path, cli: Cli) -> None:
+    (imported,) = _tf_attempts("tensorflow_rust/multiplication/multiplication.pb")
     model = load_model(real2 / "tensorflow_rust/multiplication/multiplication.pb")
-    assert model.graph_producer == 9
-    assert [(p.name, p.shape) for p in model.placeholders()] == [("a", None), ("b", None)]
+    assert model.graph_producer == imported["producer"] == 9
+    assert [(p.name, p.shape) for p in model.placeholders()] == [
+        (p["node"], p["tf_shape"]) for p in imported["empty_shape_placeholders"]] == [("a", None), ("b", None)]
     listed = cli("placeholders", str(real2 / "tensorflow_rust/multiplication/multiplication.pb"), "--json")
     assert [p["shape"] for p in listed.json()] == [None, None]

@@ -16,7 +16,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from metainspect.formats.wire import encode_varint
+from metainspect.formats.wire import WireError, encode_varint, iter_fields
 
 #: values at the edges of every integer type a decoder meets, and a few sizes that multiply badly
 INTERESTING_INTS = (
@@ -128,47 +128,11 @@ Field = tuple[int, int, int | bytes]
 
 def parse_wire(data: bytes) -> list[Field] | None:
     """The top-level fields of ``data``, or None when it does not read as a message."""
-    fields: list[Field] = []
-    pos, end = 0, len(data)
     try:
-        while pos < end:
-            tag, pos = _varint(data, pos)
-            number, wire_type = tag >> 3, tag & 7
-            if number == 0:
-                return None
-            if wire_type == 0:
-                value, pos = _varint(data, pos)
-                fields.append((number, 0, value))
-            elif wire_type in (1, 5):
-                width = 8 if wire_type == 1 else 4
-                if pos + width > end:
-                    return None
-                fields.append((number, wire_type, int.from_bytes(data[pos : pos + width], "little")))
-                pos += width
-            elif wire_type == 2:
-                length, pos = _varint(data, pos)
-                if pos + length > end:
-                    return None
-                fields.append((number, 2, data[pos : pos + length]))
-                pos += length
-            else:
-                return None
-    except IndexError:
+        return [(number, wire_type, value if isinstance(value, int) else bytes(value))
+                for number, wire_type, value in iter_fields(data)]
+    except WireError:
         return None
-    return fields
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise IndexError("varint too long")
 
 
 def serialize_wire(fields: list[Field]) -> bytes:

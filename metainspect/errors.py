@@ -38,3 +38,19 @@ class TensorNotFoundError(MetainspectError, KeyError):
     """A name the file does not hold (a tensor in a checkpoint); a KeyError too, as mappings raise."""
 
     __str__ = Exception.__str__  # KeyError's would quote the message
+
+
+class LfsPointerError(WrongKindError):
+    """The file is a Git LFS pointer: a few lines naming the real file (by ``oid``, ``size``
+    bytes), which was never fetched."""
+
+    def __init__(self, path: str | os.PathLike[str], oid: str, size: int) -> None:
+        super().__init__(path, f"is a Git LFS pointer (oid {oid}, {size} bytes)")
+        self.oid = oid
+        self.size = size
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` (a parser's message quoting the input, say) on one line of at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -131,9 +131,9 @@ def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str]
         if ckpt is not None:
             ckpt.close()
     return Report(
-        model_path=loaded.path, checkpoint_path=ckpt.prefix if ckpt else None, findings=findings,
-        proposal=proposal, model_kind=loaded.kind, checkpoint_format=ckpt.format.upper() if ckpt else None,
-        checkpoint_problem=problem, checkpoint_notes=list(ckpt.notes) if ckpt else [],
+        model_path=loaded.path, checkpoint_path=ckpt.prefix if ckpt is not None else None, findings=findings,
+        proposal=proposal, model_kind=loaded.kind, checkpoint_format=ckpt.format.upper() if ckpt is not None else None,
+        checkpoint_problem=problem, checkpoint_notes=list(ckpt.notes) if ckpt is not None else [],
     )
 
 

@@ -75,14 +75,7 @@ class ObjectGraph:
             proto = TrackableObjectGraph.FromString(data)
         except DecodeError:
             raise CorruptError(path, f"{OBJECT_GRAPH_KEY} is not a TrackableObjectGraph") from None
-        count = len(proto.nodes)
-        for node_id, node in enumerate(proto.nodes):
-            refs = [c.node_id for c in node.children]
-            refs += [r for s in node.slot_variables for r in (s.original_variable_node_id, s.slot_variable_node_id)]
-            bad = [r for r in refs if not 0 <= r < count]
-            if bad:
-                raise CorruptError(path, f"object graph node {node_id} refers to node {bad[0]}, the graph has {count}")
-        paths = object_paths(proto)
+        paths = object_paths(proto, path)
         nodes = []
         for node_id, node in enumerate(proto.nodes):
             slots = tuple(
@@ -125,13 +118,21 @@ class ObjectGraph:
         return {key: node.path for key, node in self._by_key.items()}
 
 
-def object_paths(proto: object) -> list[str | None]:
+def object_paths(proto: object, path: str | None) -> list[str | None]:
     """BFS paths of every node; then slot-variable nodes that no child edge reaches.
 
     Works on a checkpoint's ``TrackableObjectGraph`` and on a SavedModel's ``SavedObjectGraph``
-    alike (both number nodes from the root and name children by ``local_name``).
+    alike (both number nodes from the root and name children by ``local_name``). A node id
+    outside the node list raises CorruptError naming ``path`` (the file holding the graph).
     """
     nodes = proto.nodes  # type: ignore[attr-defined]
+    count = len(nodes)
+    for node_id, node in enumerate(nodes):
+        refs = [c.node_id for c in node.children]
+        refs += [r for s in node.slot_variables for r in (s.original_variable_node_id, s.slot_variable_node_id)]
+        bad = [r for r in refs if not 0 <= r < count]
+        if bad:
+            raise CorruptError(path, f"object graph node {node_id} refers to node {bad[0]}, the graph has {count}")
     paths: list[str | None] = [None] * len(nodes)
     if not nodes:
         return paths

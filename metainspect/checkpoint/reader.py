@@ -17,16 +17,33 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
+from google.protobuf.message import DecodeError
+
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.checkpoint.tensor import StoredTensor
-from metainspect.errors import CorruptError, MetainspectError, NotFoundError, TensorNotFoundError, WrongKindError
+from metainspect.errors import (
+    CorruptError,
+    LfsPointerError,
+    MetainspectError,
+    NotFoundError,
+    TensorNotFoundError,
+    WrongKindError,
+)
 from metainspect.formats import dtypes, slices
-from metainspect.formats.bundle import Bundle
-from metainspect.formats.bundle_codec import Endianness, check_entry, decode_numbers, shape_of, size_mismatch
+from metainspect.formats.bundle import Bundle, raw_key
+from metainspect.formats.bundle_codec import (
+    Endianness,
+    check_entry,
+    decode_entry,
+    decode_numbers,
+    shape_of,
+    size_mismatch,
+)
 from metainspect.formats.checkpoint_state import STATE_FILE, latest_checkpoint
 from metainspect.formats.detect import DATA_SHARD, SAVED_MODEL_FILES
 from metainspect.formats.filesystem import FileSystem, filesystem, is_url
 from metainspect.formats.filesystem import storage_options as using_storage_options
+from metainspect.formats.graph_file import read_graph_file
 from metainspect.formats.table import has_magic
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 
@@ -133,7 +150,7 @@ class _BundleReader:
 
     def header(self, name: str) -> tuple[str, tuple[int, ...]]:
         entry = self.bundle.entry(name)
-        return dtypes.name_of(entry.dtype), tuple([d.size for d in entry.shape.dim])
+        return dtypes.name_of(entry.dtype), shape_of(entry.shape, self.bundle.index_path, f"tensor {name!r}")
 
     def info(self, name: str) -> TensorInfo:
         entry = self.bundle.entry(name)
@@ -160,7 +177,10 @@ class _BundleReader:
         names: dict[int, str] = {}
         result = []
         for name, raw in self.bundle.raw_entries():
-            entry = parse(raw)
+            try:
+                entry = parse(raw)
+            except DecodeError:
+                entry = decode_entry(raw, self.bundle.index_path, raw_key(name))  # raises, naming the key
             if entry.slices:
                 result.append(self.info(name))
                 continue
@@ -287,8 +307,9 @@ class _V1Reader:
         tensor = self.checkpoint.tensor(name)
         if len(tensor.slices) == 1 and slices.is_full(tensor.slices[0][1], tensor.shape):
             return None
+        parts = self.checkpoint.slice_parts(name)
         try:
-            return slices.assemble(tensor.shape, tensor.dtype.numpy(), self.checkpoint.slice_parts(name), box)
+            return slices.assemble(tensor.shape, tensor.dtype.numpy(), parts, box)
         except ValueError as exc:
             raise CorruptError(self.checkpoint.files[0], f"tensor {name!r}: {exc}") from None
 
@@ -297,6 +318,40 @@ class _V1Reader:
 
     def close(self) -> None:
         self.checkpoint.close()
+
+
+class _NoTensors:
+    """The reader of a SavedModel without variables: TensorFlow restores nothing from it."""
+
+    def names(self) -> list[str]:
+        return []
+
+    def header(self, name: str) -> tuple[str, tuple[int, ...]]:
+        raise KeyError(name)
+
+    def info(self, name: str) -> TensorInfo:
+        raise KeyError(name)
+
+    def infos(self) -> list[TensorInfo]:
+        return []
+
+    def pieces(self, name: str) -> tuple[StoredPiece, ...]:
+        raise KeyError(name)
+
+    def read(self, name: str, verify: bool) -> np.ndarray:
+        raise KeyError(name)
+
+    def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
+        raise KeyError(name)
+
+    def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None:
+        raise KeyError(name)
+
+    def source(self, index: int) -> ByteSource:
+        raise IndexError(index)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class Checkpoint(Mapping[str, StoredTensor]):
@@ -461,6 +516,7 @@ def _first_offset(reader: _Reader, name: str) -> int:
 
 @dataclass(frozen=True)
 class _Target:
+    #: "v1", "v2", or "none" for a SavedModel without variables
     format: str
     #: V2 prefix, V1 file or V1 glob pattern
     prefix: str
@@ -481,6 +537,11 @@ def open_checkpoint(path: str | os.PathLike[str], *, verify: bool = True,
         with using_storage_options(storage_options):
             return open_checkpoint(path, verify=verify)
     target = resolve(os.fspath(path))
+    if target.format == "none":
+        return Checkpoint(
+            prefix=target.prefix, format="v2", data_files=(), index_file=None, num_shards=0,
+            endianness="little", notes=target.notes, reader=_NoTensors(), verify=verify,
+        )
     if target.format == "v2":
         bundle = Bundle(target.prefix)
         return Checkpoint(
@@ -500,17 +561,22 @@ def open_checkpoint(path: str | os.PathLike[str], *, verify: bool = True,
     )
 
 
-def resolve(path: str) -> _Target:
+def resolve(path: str, *, from_state: bool = False) -> _Target:
     """Decide which checkpoint ``path`` means; NotFoundError/WrongKindError/CorruptError if none.
 
     Every lookup goes through the path's filesystem (:mod:`metainspect.formats.filesystem`), so
     URLs resolve like local paths. Where a store cannot list (HTTP), a directory is known by
-    its state file or SavedModel graph, and V1 patterns by their shard names.
+    its state file or SavedModel graph, and V1 patterns by their shard names. ``from_state``:
+    ``path`` was read from a state file, whose prefix is never itself resolved through a state
+    file or directory again (a state file naming its own directory, or two naming each other,
+    would otherwise loop).
     """
     if not path:
         raise NotFoundError(None, "empty checkpoint path")
     files = filesystem(path)
     if files.isdir(path):
+        if from_state:
+            raise WrongKindError(path, "is a directory, not a checkpoint prefix")
         return _from_directory(files, path.rstrip("/") if is_url(path) else path)
     directory, name = files.split(path)
     if files.isfile(path):
@@ -526,11 +592,12 @@ def resolve(path: str) -> _Target:
             return _Target("v2", path)
         if has_magic(path):
             return _v1_from_file(files, path)
-        if name == STATE_FILE:
+        if name == STATE_FILE and not from_state:
             return _from_directory(files, directory or ".")
         if name.endswith(".meta") and files.exists(path[: -len(".meta")] + ".index"):
             raise _graph_error(path, f"is a graph (MetaGraphDef); its checkpoint is {path[: -len('.meta')]}")
         if name.endswith(_GRAPH_SUFFIXES):
+            read_graph_file(path)  # a damaged graph file is called corrupt, not "a graph"
             raise _graph_error(path)
         raise CorruptError(path, "not a TensorFlow checkpoint index/table (bad magic)")
     if files.exists(path + ".index"):
@@ -590,44 +657,57 @@ def _from_directory(files: FileSystem, directory: str) -> _Target:
     if files.isfile(files.join(directory, STATE_FILE)):
         try:
             latest = latest_checkpoint(directory)
-        except (NotFoundError, CorruptError) as exc:
+            target = resolve(latest.prefix, from_state=True)
+        except (NotFoundError, CorruptError, WrongKindError) as exc:
+            if isinstance(exc, LfsPointerError):
+                raise
             notes = (f"ignoring the state file: {exc}",)
         else:
-            target = resolve(latest.prefix)
             return _Target(target.format, target.prefix, target.files, latest.notes + target.notes)
     if any(files.isfile(files.join(directory, f)) for f in SAVED_MODEL_FILES):
         prefix = files.join(directory, "variables", "variables")
-        if not files.exists(prefix + ".index"):
-            raise NotFoundError(prefix + ".index", "this SavedModel has no variables")
+        if not files.exists(prefix + ".index"):  # TensorFlow's loader then restores nothing
+            return _Target("none", prefix, notes=(*notes, f"the SavedModel has no variables ({prefix}.index "
+                                                          "does not exist): it holds no tensors"))
         return _Target("v2", prefix, notes=notes)
     if not files.listable:
         raise NotFoundError(directory, "holds no `checkpoint` state file or SavedModel, and this store cannot "
                                        "list the rest; name the checkpoint prefix")
-    found = _scan(files, directory)
+    found, pointer = _scan(files, directory)
     if len(found) == 1:
         target = resolve(found[0])
         return _Target(target.format, target.prefix, target.files, notes + target.notes)
     if found:
         listed = ", ".join(files.basename(f) for f in found)
         raise WrongKindError(directory, f"holds {len(found)} checkpoints ({listed}); name one of them")
+    if pointer is not None:
+        raise pointer
     graphs = [f for f in files.listdir(directory) if f.endswith(_GRAPH_SUFFIXES)]
     if graphs:
         raise _graph_error(files.join(directory, graphs[0]), "holds a graph but no checkpoint")
     raise NotFoundError(directory, "no checkpoint in this directory")
 
 
-def _scan(files: FileSystem, directory: str) -> list[str]:
-    """Checkpoint prefixes (V2), files (V1) and V1 shard patterns found directly in ``directory``."""
+def _scan(files: FileSystem, directory: str) -> tuple[list[str], LfsPointerError | None]:
+    """Checkpoint prefixes (V2), files (V1) and V1 shard patterns found directly in ``directory``,
+    and the first Git LFS pointer met (named when nothing else is found)."""
     from metainspect.formats.v1 import SHARD
 
     found: set[str] = set()
+    pointer = None
     for name in files.listdir(directory):
         path = files.join(directory, name)
-        if DATA_SHARD.match(name) or not files.isfile(path) or not has_magic(path):
+        if DATA_SHARD.match(name) or not files.isfile(path):
+            continue
+        try:
+            if not has_magic(path):
+                continue
+        except LfsPointerError as exc:
+            pointer = pointer or exc
             continue
         if name.endswith(".index"):
             found.add(path[: -len(".index")])
             continue
         match = SHARD.match(name)
         found.add(files.join(directory, f"{match['base']}-?????-of-{match['total']}") if match else path)
-    return sorted(found)
+    return sorted(found), pointer

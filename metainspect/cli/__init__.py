@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from metainspect.errors import EXIT_UNUSABLE, MetainspectError
+from metainspect.errors import EXIT_UNUSABLE, LfsPointerError, MetainspectError
 
 app = typer.Typer(
     name="metainspect",
@@ -88,7 +88,7 @@ def run(args: list[str] | None = None, prog_name: str | None = None) -> None:
     except MetainspectError as exc:
         if _state["debug"]:
             raise
-        fail(str(exc))
+        fail(str(exc) + (": fetch it with `git lfs pull`" if isinstance(exc, LfsPointerError) else ""))
     except KeyError as exc:  # unknown tensor / collection names
         if _state["debug"]:
             raise

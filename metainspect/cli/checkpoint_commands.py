@@ -102,11 +102,13 @@ def _print_vars(ckpt: Checkpoint, rows: list[dict[str, Any]], stats: bool) -> No
             bucket[0] += 1
             bucket[1] += row["nbytes"]
     total = sum(r["nbytes"] for r in rows)
-    emit_lines([
-        f"{len(rows)} tensors, {format_bytes(total)}",
-        "  by dtype: " + ", ".join(f"{k} {n} ({format_bytes(b)})" for k, (n, b) in sorted(by_dtype.items())),
-        "  by role:  " + ", ".join(f"{k} {n} ({format_bytes(b)})" for k, (n, b) in sorted(by_role.items())),
-    ])
+    lines = [f"{len(rows)} tensors, {format_bytes(total)}"]
+    if rows:
+        lines += [
+            "  by dtype: " + ", ".join(f"{k} {n} ({format_bytes(b)})" for k, (n, b) in sorted(by_dtype.items())),
+            "  by role:  " + ", ".join(f"{k} {n} ({format_bytes(b)})" for k, (n, b) in sorted(by_role.items())),
+        ]
+    emit_lines(lines)
 
 
 def _num(value: float | None) -> str:

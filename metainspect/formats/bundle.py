@@ -9,13 +9,14 @@ that are always checked; the per-tensor CRC32C is checked when asked.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
 from metainspect.errors import CorruptError
-from metainspect.formats import crc, slices
+from metainspect.formats import crc, dtypes, slices
 from metainspect.formats.bundle_codec import (
     HEADER_KEY,
     Endianness,
@@ -37,7 +38,7 @@ from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Bundle", "TensorCorruptError", "data_file_name"]
+__all__ = ["Bundle", "TensorCorruptError", "data_file_name", "raw_key"]
 
 
 def data_file_name(prefix: str, shard_id: int, num_shards: int) -> str:
@@ -65,6 +66,9 @@ class Bundle:
                 for proto in self._entry(key).slices:
                     hidden.add(slices.encode_slice_key(key, slices.extents_of(proto)))
         self._names = [k.decode("utf-8", "surrogateescape") for k in self._raw if k not in hidden]
+        if self.num_shards > max(1, len(self._raw)):  # TensorFlow writes no shard without a tensor
+            raise CorruptError(
+                self.index_path, f"the header claims {self.num_shards} data shards for {len(self._raw)} index entries")
         self._paths = [data_file_name(prefix, i, self.num_shards) for i in range(self.num_shards)]
         self._shards: dict[int, ByteSource] = {}
         self._storage_options = current_storage_options()  # data shards behind URLs open as the index did
@@ -104,11 +108,11 @@ class Bundle:
         raw = self._raw
         if len(self._names) == len(raw):
             return zip(self._names, raw.values())
-        return ((name, raw[_key(name)]) for name in self._names)
+        return ((name, raw[raw_key(name)]) for name in self._names)
 
     def entry(self, name: str) -> BundleEntryProto:
         """The index entry of ``name`` (KeyError if absent)."""
-        return self._entry(_key(name))
+        return self._entry(raw_key(name))
 
     def pieces(self, name: str) -> list[tuple[list[slices.Extent] | None, BundleEntryProto]]:
         """The stored pieces of ``name``: ``[(None, entry)]``, or one ``(extents, entry)`` per slice."""
@@ -118,7 +122,7 @@ class Bundle:
         out: list[tuple[list[slices.Extent] | None, BundleEntryProto]] = []
         for proto in entry.slices:
             extents = slices.extents_of(proto)
-            key = slices.encode_slice_key(_key(name), extents)
+            key = slices.encode_slice_key(raw_key(name), extents)
             if key not in self._raw:
                 raise CorruptError(
                     self.index_path, f"tensor {name!r}: slice {slices.slice_spec(extents)} has no entry (key {key!r})"
@@ -154,18 +158,36 @@ class Bundle:
     def slice_parts(self, name: str, entry: BundleEntryProto, shape: tuple[int, ...], verify: bool,
                     ) -> list[tuple[tuple[slice, ...], partial[np.ndarray]]]:
         """The slices of partitioned tensor ``name`` for :func:`~metainspect.formats.slices.assemble`:
-        each one's index in the tensor and a reader of its values (checked against the index)."""
+        each one's index in the tensor and a reader of its values.
+
+        Everything the index says is checked before anything is allocated: each slice fits the
+        tensor and its entry (dtype, rank, shape, bytes inside its shard, size for its shape),
+        no two slices share bytes, and together they hold exactly the tensor's element count, so
+        assembling never allocates more than the data files hold.
+        """
         what = f"tensor {name!r}"
         parts = []
+        spans = []
+        total = 0
         for extents, part in self.pieces(name):
             assert extents is not None
             label = f"{what} slice {slices.slice_spec(extents)}"
-            check_entry(part, self.index_path, label, self.num_shards, full=entry)
             try:
                 index = slices.bounds(extents, shape)
             except ValueError as exc:
                 raise CorruptError(self.index_path, f"{what}: {exc}") from None
-            parts.append((index, partial(self._read_slice, part, label, verify, index)))
+            _, piece_shape, _ = self._stored(part, label, full=entry)
+            if piece_shape != tuple(s.stop - s.start for s in index):
+                raise CorruptError(self.index_path, f"{label}: stored shape {list(piece_shape)} does not match the slice")
+            total += math.prod(piece_shape)
+            spans.append((part.shard_id, part.offset, part.size, label))
+            parts.append((index, partial(self.read_piece, part, label, verify)))
+        if total != math.prod(shape):
+            raise CorruptError(self.index_path, f"{what}: slices cover {total} of {math.prod(shape)} elements")
+        spans.sort()
+        for (shard, start, size, label), (next_shard, next_start, _, next_label) in itertools.pairwise(spans):
+            if shard == next_shard and next_start < start + size:
+                raise CorruptError(self.index_path, f"{label} and {next_label} share bytes of data shard {shard}")
         return parts
 
     def _assemble(self, name: str, entry: BundleEntryProto, verify: bool) -> np.ndarray:
@@ -176,27 +198,33 @@ class Bundle:
         except ValueError as exc:
             raise CorruptError(self.index_path, f"{what}: {exc}") from None
 
-    def _read_slice(self, part: BundleEntryProto, label: str, verify: bool, index: tuple[slice, ...]) -> np.ndarray:
-        piece = self.read_piece(part, label, verify)
-        if piece.shape != tuple(s.stop - s.start for s in index):
-            raise CorruptError(self.index_path, f"{label}: stored shape {list(piece.shape)} does not match the slice")
-        return piece
-
-    def read_piece(self, entry: BundleEntryProto, what: str, verify: bool = True) -> np.ndarray:
-        """Decode the bytes one entry points at (a whole tensor or one slice), checking its
-        CRC32C when ``verify``; ``what`` names it in errors."""
-        dtype, shape = check_entry(entry, self.index_path, what, self.num_shards)
+    def _stored(self, entry: BundleEntryProto, what: str, full: BundleEntryProto | None = None,
+                ) -> tuple[dtypes.DType, tuple[int, ...], ByteSource]:
+        """Check what the index says about one entry's bytes (see :func:`check_entry`; the bytes
+        lie inside their shard and their size can hold the shape): its dtype, shape and shard."""
+        dtype, shape = check_entry(entry, self.index_path, what, self.num_shards, full)
         source = self.shard(entry.shard_id)
         path, offset, size = source.name, entry.offset, entry.size
         if offset < 0 or size < 0 or offset + size > source.size:
             raise TensorCorruptError(
                 path, offset, f"{what}: bytes {offset}..{offset + size} extend beyond the file ({source.size} bytes)"
             )
-        data = source.read(offset, size)
+        count = math.prod(shape)
         if dtype.is_numeric:
             mismatch = size_mismatch(what, size, dtype, shape)
             if mismatch:
                 raise TensorCorruptError(path, offset, mismatch)
+        elif size < (count + 4 if dtype.name == "string" else 5 * count):
+            raise TensorCorruptError(path, offset, f"{what}: {size} bytes cannot hold {count} {dtype.name} elements")
+        return dtype, shape, source
+
+    def read_piece(self, entry: BundleEntryProto, what: str, verify: bool = True) -> np.ndarray:
+        """Decode the bytes one entry points at (a whole tensor or one slice), checking its
+        CRC32C when ``verify``; ``what`` names it in errors."""
+        dtype, shape, source = self._stored(entry, what)
+        path, offset, size = source.name, entry.offset, entry.size
+        data = source.read(offset, size)
+        if dtype.is_numeric:
             if verify:
                 actual = crc.mask(crc.crc32c(data))
                 if actual != entry.crc32c:
@@ -221,5 +249,6 @@ class Bundle:
         self._shards.clear()
 
 
-def _key(name: str) -> bytes:
+def raw_key(name: str) -> bytes:
+    """The index key of tensor ``name`` (names that are not UTF-8 keep their bytes as surrogates)."""
     return name.encode("utf-8", "surrogateescape")

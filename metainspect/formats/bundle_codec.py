@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 
 from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import crc, dtypes, slices
+from metainspect.formats.tensor_proto import shape_problem
 from metainspect.formats.wire import BytesLike, WireError, encode_varint, read_varint
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
 
@@ -134,10 +135,14 @@ def encode_shape(shape: Sequence[int]) -> bytes:
 
 
 def shape_of(proto: TensorShapeProto, path: str, what: str) -> tuple[int, ...]:
-    """A fully known shape, or CorruptError (stored tensors never have unknown dimensions)."""
+    """A fully known shape an array can have, or CorruptError (stored tensors never have
+    unknown dimensions)."""
     dims = tuple(d.size for d in proto.dim)
     if proto.unknown_rank or any(d < 0 for d in dims):
         raise CorruptError(path, f"{what} has a shape with unknown dimensions: {list(dims)}")
+    problem = shape_problem(dims)
+    if problem:
+        raise CorruptError(path, f"{what} has a shape with {problem}")
     return dims
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from google.protobuf import text_format
-
 from metainspect.errors import CorruptError, NotFoundError
+from metainspect.formats import text_proto
 from metainspect.formats.detect import STATE_FILE
 from metainspect.formats.filesystem import filesystem
 from metainspect.formats.source import open_source
@@ -36,10 +35,9 @@ def read_state(path: str) -> CheckpointState:
     """Parse a state file; NotFoundError if absent, CorruptError if it is not a CheckpointState."""
     with open_source(path, missing="no checkpoint state file") as source:
         text = source.read_bytes(0, source.size).decode("utf-8", "surrogateescape")
-    try:
-        return text_format.Parse(text, CheckpointState())
-    except text_format.ParseError as exc:
-        raise CorruptError(path, f"not a checkpoint state file: {exc}") from None
+    state = CheckpointState()
+    text_proto.parse(text, state, path, "not a checkpoint state file")
+    return state
 
 
 def checkpoint_exists(prefix: str) -> bool:

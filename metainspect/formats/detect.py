@@ -7,6 +7,7 @@ import re
 
 from metainspect.errors import NotFoundError, WrongKindError
 from metainspect.formats.filesystem import FileSystem, filesystem, is_url
+from metainspect.formats.source import open_source
 from metainspect.formats.table import has_magic
 
 #: a V2 data shard file name, ``PREFIX.data-00000-of-00001``
@@ -33,6 +34,7 @@ def find_graph_file(path: str | os.PathLike[str]) -> str:
             prefix = shard["prefix"] if shard else path[: -len(".index")]
             if files.isfile(prefix + ".meta"):
                 return prefix + ".meta"
+            open_source(path).close()  # a Git LFS pointer is named as such
             raise WrongKindError(path, "is a checkpoint, not a graph; use `metainspect vars` (or give the .meta)")
         if files.isfile(path + ".meta") and has_magic(path):  # a V1 checkpoint file
             return path + ".meta"

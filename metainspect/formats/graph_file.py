@@ -79,7 +79,7 @@ def _looks_like_text(data: bytes) -> bool:
 
 
 def _read_text(path: str, data: bytes) -> GraphFile:
-    from google.protobuf import text_format
+    from metainspect.formats import text_proto
 
     match = _TEXT_FIRST_FIELD.match(data)
     kind = _TEXT_FIELDS.get(match.group(1).decode()) if match else None
@@ -87,9 +87,10 @@ def _read_text(path: str, data: bytes) -> GraphFile:
         raise WrongKindError(path, "is text but not a TensorFlow graph in protobuf text format")
     message = _message_class(kind)()
     try:
-        text_format.Parse(data.decode("utf-8"), message)
-    except (text_format.ParseError, UnicodeDecodeError) as exc:
-        raise CorruptError(path, f"invalid {_LABELS[kind]} text format: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptError(path, f"invalid {_LABELS[kind]} text format: not UTF-8 at byte {exc.start}") from None
+    text_proto.parse(text, message, path, f"invalid {_LABELS[kind]} text format")
     return _wrap(path, kind, "text", message)
 
 

@@ -7,7 +7,6 @@ A slice is a list of extents ``(start, length)``, one per dimension; ``length ==
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
@@ -63,22 +62,26 @@ def assemble(shape: Sequence[int], dtype: np.dtype,
     """The region ``box`` (unit-step slices; default: everything) of a tensor of ``shape`` stored
     as slices. ``parts`` gives each slice's index in the tensor (from :func:`bounds`) and a
     function that reads its values (of the index's shape). Without ``box`` every slice is read;
-    with it, only those overlapping it. ValueError when the slices do not cover the region."""
+    with it, only those overlapping it. ValueError when the slices overlap or leave part of the
+    region uncovered."""
     import numpy as np
 
     whole = box is None
     box = tuple(slice(0, dim) for dim in shape) if box is None else box
     region = [b.stop - b.start for b in box]
     out = np.empty(region, dtype=object) if dtype.kind == "O" else np.zeros(region, dtype=dtype)
-    covered = 0
+    filled = np.zeros(region, dtype=bool)
     for index, read in parts:
         overlap = [slice(max(i.start, b.start), min(i.stop, b.stop)) for i, b in zip(index, box, strict=True)]
         if not whole and any(o.start >= o.stop for o in overlap):
             continue
         piece = read()
-        out[tuple(slice(o.start - b.start, o.stop - b.start) for o, b in zip(overlap, box))] = \
-            piece[tuple(slice(o.start - i.start, o.stop - i.start) for o, i in zip(overlap, index))]
-        covered += math.prod(max(o.stop - o.start, 0) for o in overlap)
+        target = tuple(slice(o.start - b.start, o.stop - b.start) for o, b in zip(overlap, box))
+        if filled[target].any():
+            raise ValueError(f"slice {slice_spec([(i.start, i.stop - i.start) for i in index])} overlaps another")
+        out[target] = piece[tuple(slice(o.start - i.start, o.stop - i.start) for o, i in zip(overlap, index))]
+        filled[target] = True
+    covered = int(filled.sum())
     if covered != out.size:
         raise ValueError(f"slices cover {covered} of {out.size} elements")
     return out

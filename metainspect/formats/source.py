@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TypeVar
 
-from metainspect.errors import CorruptError, NotFoundError
+from metainspect.errors import CorruptError, LfsPointerError, NotFoundError
+from metainspect.formats.lfs import MAX_POINTER_SIZE, parse_pointer
 from metainspect.formats.wire import BytesLike
 
 __all__ = ["ByteSource", "LocalFile", "MemorySource", "open_source"]
@@ -97,6 +98,8 @@ class MemorySource(ByteSource):
 class LocalFile(ByteSource):
     """A local file, memory-mapped on the first :meth:`read` (an empty file is never mapped).
 
+    Opening a Git LFS pointer raises :class:`~metainspect.errors.LfsPointerError`.
+
     :meth:`chunks` maps one window at a time instead, so streaming a big file does not keep
     its pages in this process; :meth:`fileno` serves kernel-side copies.
     """
@@ -117,6 +120,11 @@ class LocalFile(ByteSource):
         self._closer = weakref.finalize(self, os.close, fd)  # a source never closed still frees its descriptor
         self._size = info.st_size
         self._map: mmap.mmap | None = None
+        if self._size < MAX_POINTER_SIZE:  # no TensorFlow file is a Git LFS pointer: say so when one is
+            pointer = parse_pointer(os.pread(fd, MAX_POINTER_SIZE, 0))
+            if pointer is not None:
+                self.close()
+                raise LfsPointerError(self.name, *pointer)
 
     @property
     def size(self) -> int:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from metainspect.errors import CorruptError, MetainspectError
+from metainspect.errors import CorruptError, NotFoundError
 from metainspect.formats import crc
 from metainspect.formats.source import ByteSource, MemorySource, open_source
 from metainspect.formats.wire import BytesLike, WireError, read_varint
@@ -41,12 +41,16 @@ class BlockHandle:
 
 
 def has_magic(path: str | os.PathLike[str]) -> bool:
-    """True when the file is at least a footer long and ends with the table magic number."""
+    """True when the file is at least a footer long and ends with the table magic number.
+
+    A Git LFS pointer raises :class:`~metainspect.errors.LfsPointerError` (it stands for a file
+    that may well be a table).
+    """
     try:
         with open_source(path) as source:
             size = source.size
             return size >= FOOTER_SIZE and source.read_bytes(size - len(MAGIC), len(MAGIC)) == MAGIC
-    except (MetainspectError, OSError, ValueError):  # unreadable, or a file that cannot be mapped
+    except (NotFoundError, CorruptError, OSError, ValueError):  # unreadable, or a file that cannot be mapped
         return False
 
 

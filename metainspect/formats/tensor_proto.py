@@ -24,6 +24,31 @@ _VALUE_FIELD = {
 }
 
 
+#: numpy arrays (before 2.0) hold at most 32 dimensions; no TensorFlow tensor in practice has more
+MAX_RANK = 32
+#: the most elements (zero-size dimensions left out) any array may span: numpy needs the count
+#: times the item size (at most 16 bytes) to fit in a signed 64-bit integer
+MAX_ELEMENTS = 2**59
+#: elements a "splat" constant (fewer stored values than its shape holds) may be expanded to
+MAX_SPLAT_ELEMENTS = 1 << 20
+
+
+class TensorProtoError(ValueError):
+    """A TensorProto whose values cannot be decoded (the message says why)."""
+
+
+def shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Why no array can have ``shape`` (a negative dimension, too many dimensions, too many
+    elements), or None when one can."""
+    if len(shape) > MAX_RANK:
+        return f"{len(shape)} dimensions, more than {MAX_RANK}"
+    if any(d < 0 for d in shape):
+        return f"a negative dimension in {list(shape)}"
+    if element_count(tuple(d for d in shape if d)) > MAX_ELEMENTS:
+        return f"more elements than any array can hold in {list(shape)}"
+    return None
+
+
 def shape_of(proto: TensorProto) -> tuple[int, ...]:
     """The tensor's shape as a tuple (a TensorProto always has a known shape)."""
     return tuple(d.size for d in proto.tensor_shape.dim)
@@ -38,37 +63,53 @@ def element_count(shape: tuple[int, ...]) -> int:
 
 
 def to_numpy(proto: TensorProto, dtype: dtypes.DType | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Decode ``proto``; ``dtype``/``shape`` override the proto's own (V1 slices omit them)."""
+    """Decode ``proto``; ``dtype``/``shape`` override the proto's own (V1 slices omit them).
+
+    Raises :class:`TensorProtoError` for an unknown dtype, an unknown rank, a shape no array can
+    have (:func:`shape_problem`), ``tensor_content`` whose length does not
+    match the shape, or a splat constant that would expand beyond :data:`MAX_SPLAT_ELEMENTS`.
+    Typed values outside their dtype's range wrap around, as TensorFlow's ``static_cast`` does.
+    """
     import numpy as np
 
-    dtype = dtype or dtypes.from_enum(proto.dtype)
-    shape = shape_of(proto) if shape is None else shape
+    if dtype is None:
+        try:
+            dtype = dtypes.from_enum(proto.dtype)
+        except ValueError as exc:
+            raise TensorProtoError(str(exc)) from None
+    if shape is None:
+        if proto.tensor_shape.unknown_rank:
+            raise TensorProtoError("the tensor's shape has an unknown rank")
+        shape = shape_of(proto)
+    problem = shape_problem(shape)
+    if problem:
+        raise TensorProtoError(f"the tensor's shape has {problem}")
     count = element_count(shape)
-    if dtype.name == "variant":
-        values = np.empty(count, dtype=object)
-        values[: len(proto.variant_val)] = list(proto.variant_val)[:count]
-        return values.reshape(shape)
+    if dtype.name in ("variant", "resource"):
+        values = proto.variant_val if dtype.name == "variant" else proto.resource_handle_val
+        return _filled(list(values), count, None, object).reshape(shape)
     if dtype.name == "string":
         return _filled(list(proto.string_val), count, b"", object).reshape(shape)
     np_dtype = dtype.numpy()
     if proto.tensor_content:
         if len(proto.tensor_content) != count * np_dtype.itemsize:
-            raise ValueError(
-                f"tensor_content holds {len(proto.tensor_content)} bytes, {shape} {dtype.name} needs {count * np_dtype.itemsize}"
+            raise TensorProtoError(
+                f"tensor_content holds {len(proto.tensor_content)} bytes, {list(shape)} {dtype.name} "
+                f"needs {count * np_dtype.itemsize}"
             )
         return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape)
     field = _VALUE_FIELD.get(dtype.name, "int_val")
     raw = list(getattr(proto, field))
-    if field == "half_val":
-        bits = _filled(raw, count, 0, np.uint16)
-        return bits.view(np_dtype).reshape(shape)
-    if dtype.name.startswith("complex"):
-        pairs = _filled(raw, 2 * count, 0.0, np.float64 if dtype.name == "complex128" else np.float32)
-        return pairs.view(np_dtype).reshape(shape)
+    if field == "half_val":  # bit patterns in an int32 field: the low 16 bits count
+        return _filled(raw, count, 0, np.int64).astype(np.uint16).view(np_dtype).reshape(shape)
+    if dtype.name.startswith("complex"):  # (real, imaginary) pairs; a splat repeats the last pair
+        pairs = [complex(re, im) for re, im in zip(raw[::2], raw[1::2])]
+        return _filled(pairs, count, 0j, np_dtype).reshape(shape)
     if dtype.name.startswith(("float8", "float4")):  # bit patterns, one byte each, in float8_val
         return _filled(list(proto.float8_val), count, 0, np.uint8).view(np_dtype).reshape(shape)
-    if dtype.numpy_name.startswith("ml_dtypes."):  # int4 / uint4 / int2 / uint2: values in int_val
-        return _filled(raw, count, 0, np.int64).astype(np_dtype).reshape(shape)
+    if np_dtype.kind in "iu" or dtype.numpy_name.startswith("ml_dtypes."):  # int_val holds int32 values
+        wide = np.uint64 if field == "uint64_val" else np.int64
+        return _filled(raw, count, 0, wide).astype(np_dtype).reshape(shape)
     return _filled(raw, count, 0, np_dtype).reshape(shape)
 
 
@@ -76,10 +117,16 @@ def _filled(values: list, count: int, zero: object, np_dtype: DTypeLike) -> np.n
     """``values`` padded to ``count`` by repeating the last one (zeros when there are none)."""
     import numpy as np
 
-    if len(values) < count:
-        values = values + [values[-1] if values else zero] * (count - len(values))
+    if count > len(values) and count > MAX_SPLAT_ELEMENTS:
+        raise TensorProtoError(
+            f"{len(values)} stored values would have to fill {count} elements "
+            f"(more than {MAX_SPLAT_ELEMENTS} are not expanded)"
+        )
     out = np.empty(count, dtype=np_dtype)
-    out[:] = values[:count]
+    stored = min(len(values), count)
+    out[:stored] = values[:stored]
+    if stored < count:
+        out[stored:] = values[-1] if values else zero
     return out
 
 

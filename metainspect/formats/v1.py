@@ -22,7 +22,7 @@ from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import slices
 from metainspect.formats.bundle_codec import VERSION, TensorCorruptError, dtype_of, shape_of
 from metainspect.formats.source import ByteSource
-from metainspect.formats.table import Table
+from metainspect.formats.table import BlockHandle, Table
 from metainspect.formats.wire import BytesLike, WireError, iter_fields
 from metainspect.proto.saved_tensor_slice_pb2 import SavedTensorSlices
 
@@ -143,8 +143,6 @@ class V1Checkpoint:
             out = parts[0][1]()
         else:
             try:
-                if not parts:
-                    raise ValueError(f"slices cover 0 of {math.prod(tensor.shape)} elements")
                 out = slices.assemble(tensor.shape, tensor.dtype.numpy(), parts)
             except ValueError as exc:
                 raise CorruptError(self.files[0], f"tensor {name!r}: {exc}") from None
@@ -153,33 +151,46 @@ class V1Checkpoint:
 
     def slice_parts(self, name: str) -> list[tuple[tuple[slice, ...], partial[np.ndarray]]]:
         """The stored slices of ``name`` for :func:`~metainspect.formats.slices.assemble`: each
-        one's index in the tensor and a reader of its values."""
+        one's index in the tensor and a reader of its values.
+
+        Checked before anything is allocated: the dtype is one V1 stores, each slice fits the
+        tensor, its record can hold its values (every value takes at least one byte), and the
+        slices together hold exactly the tensor's element count.
+        """
         tensor = self.tensor(name)
         if tensor.dtype.name not in _VALUE_FIELDS:
             raise CorruptError(self.files[0], f"tensor {name!r}: V1 checkpoints cannot hold {tensor.dtype.name}")
         parts = []
+        total = 0
         for table_index, extents in tensor.slices:
+            table = self._tables[table_index]
+            spec = slices.slice_spec(extents) or "(scalar)"
             try:
                 index = slices.bounds(extents, tensor.shape)
             except ValueError as exc:
-                raise CorruptError(self.files[table_index], f"tensor {name!r}: {exc}") from None
+                raise CorruptError(table.path, f"tensor {name!r}: {exc}") from None
             piece_shape = tuple(s.stop - s.start for s in index)
-            parts.append((index, partial(self._read_slice, table_index, tensor, extents, piece_shape)))
+            found = table.get(slices.encode_slice_key(tensor.name, extents))
+            if found is None:
+                raise CorruptError(table.path, f"tensor {tensor.name!r}: no record for slice {spec}")
+            count = math.prod(piece_shape)
+            if count > len(found[1]):
+                raise CorruptError(table.path, f"tensor {name!r} slice {spec}: {count} values cannot fit its "
+                                               f"{len(found[1])}-byte record")
+            total += count
+            parts.append((index, partial(self._decode_slice, table.path, tensor, spec, piece_shape, *found)))
+        if total != math.prod(tensor.shape):
+            raise CorruptError(self.files[0], f"tensor {name!r}: slices cover {total} of {math.prod(tensor.shape)} elements")
         return parts
 
-    def _read_slice(self, table_index: int, tensor: V1Tensor, extents: list[slices.Extent], shape: tuple[int, ...]) -> np.ndarray:
-        table = self._tables[table_index]
-        spec = slices.slice_spec(extents)
-        found = table.get(slices.encode_slice_key(tensor.name, extents))
-        if found is None:
-            raise CorruptError(table.path, f"tensor {tensor.name!r}: no record for slice {spec or '(scalar)'}")
-        handle, record = found
+    @staticmethod
+    def _decode_slice(path: str, tensor: V1Tensor, spec: str, shape: tuple[int, ...], handle: BlockHandle,
+                      record: BytesLike) -> np.ndarray:
         try:
             return _decode_record(record, tensor.dtype, shape)
         except ValueError as exc:
             raise TensorCorruptError(
-                table.path, handle.offset,
-                f"tensor {tensor.name!r} slice {spec or '(scalar)'} in the block at offset {handle.offset}: {exc}"
+                path, handle.offset, f"tensor {tensor.name!r} slice {spec} in the block at offset {handle.offset}: {exc}"
             ) from None
 
     def source(self, table_index: int) -> ByteSource:
@@ -212,9 +223,10 @@ def _decode_record(record: BytesLike, dtype: DType, shape: tuple[int, ...]) -> n
                 if len(value) % component.itemsize:
                     raise ValueError(f"packed {field_name} of {len(value)} bytes")
                 chunks.append(np.frombuffer(value, dtype=component))
+            elif wire_type == (5 if component.itemsize == 4 else 1):  # one fixed32 float / fixed64 double
+                chunks.append(np.frombuffer(int(value).to_bytes(component.itemsize, "little"), dtype=component))
             else:
-                size = 4 if wire_type == 5 else 8
-                chunks.append(np.frombuffer(int(value).to_bytes(size, "little"), dtype=component))
+                raise ValueError(f"a {field_name} element has wire type {wire_type}")
         values = chunks[0] if len(chunks) == 1 else np.concatenate(chunks) if chunks else np.empty(0, component)
         expected = count * (2 if np_dtype.kind == "c" else 1)
         if values.size != expected:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from metainspect.formats import dtypes
-from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
+from metainspect.formats.tensor_proto import TensorProtoError, element_count, shape_of, to_numpy
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.attr_value_pb2 import AttrValue
@@ -21,13 +21,15 @@ Shape = list[int | None] | None
 
 @dataclass(frozen=True)
 class TensorSummary:
-    """Stands for an attr tensor too large to decode eagerly."""
+    """Stands for an attr tensor too large to decode eagerly, or one whose values do not decode."""
 
     dtype: str
     shape: tuple[int, ...]
+    #: why the values could not be decoded ("" when the tensor is only large)
+    problem: str = ""
 
     def __str__(self) -> str:
-        return f"<{self.dtype} tensor {list(self.shape)}>"
+        return f"<{self.dtype} tensor {list(self.shape)}{': ' + self.problem if self.problem else ''}>"
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,20 @@ def shapes_compatible(a: Shape, b: Shape) -> bool:
 
 
 def tensor_value(proto: TensorProto) -> Any:
-    """A small tensor as a numpy array, a large one as a :class:`TensorSummary`."""
+    """A small tensor as a numpy array; a large or undecodable one as a :class:`TensorSummary`.
+
+    Values are only shown, never needed: a constant whose values do not decode (content of
+    the wrong length, impossible dimensions…) is summarised with the reason, and the rest of
+    the graph reads on.
+    """
     dtype = dtypes.name_of(proto.dtype)
     shape = shape_of(proto)
-    if element_count(shape) > SMALL_TENSOR_ELEMENTS or dtype.startswith("unknown"):
+    if element_count(shape) > SMALL_TENSOR_ELEMENTS:
         return TensorSummary(dtype, shape)
-    return to_numpy(proto)
+    try:
+        return to_numpy(proto)
+    except TensorProtoError as exc:
+        return TensorSummary(dtype, shape, str(exc))
 
 
 def attr_value(value: AttrValue) -> Any:

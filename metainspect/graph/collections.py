@@ -82,9 +82,18 @@ def _decode_bytes(collection_name: str, value: bytes) -> Any:
 
 
 def _decode_any(value: Any) -> Any:
-    """Unpack an Any by its type name; TF writes ``tensorflow.X`` URLs, parsed by bytes."""
+    """Unpack an Any by its type name; TF writes ``tensorflow.X`` URLs, parsed by bytes.
+
+    An item of an unknown type, or whose payload does not parse as its type, stays the Any
+    (as a bytes item that does not parse stays bytes): only this item is left undecoded.
+    """
+    from google.protobuf.message import DecodeError
+
     type_name = value.type_url.rpartition("/")[2]
     known = _KNOWN_ANY.get(type_name)
     if known:
-        return _proto_class(*known).FromString(value.value)
+        try:
+            return _proto_class(*known).FromString(value.value)
+        except DecodeError:
+            return value
     return value

@@ -33,6 +33,9 @@ CollectionKind = Literal["node_list", "bytes_list", "int64_list", "float_list", 
 #: how a TensorInfo names its tensor: by name, as a sparse tensor's parts, or as a composite's components
 TensorEncoding = Literal["name", "coo_sparse", "composite_tensor"]
 
+#: graphs up to this producer version write an empty Placeholder ``shape`` attr for "unknown shape"
+LEGACY_PLACEHOLDER_PRODUCER = 21
+
 _new_tuple = tuple.__new__
 
 
@@ -79,7 +82,8 @@ class Node(NamedTuple):
     def colocation(self) -> list[str]:
         """Ops this node must be colocated with (``_class: loc:@name`` attrs)."""
         values = self.proto.attr["_class"].list.s if "_class" in self.proto.attr else []
-        return [v.decode()[5:] for v in values if v.startswith(b"loc:@")]
+        # node names are UTF-8 (NodeDef.name is a proto3 string); other bytes decode to a name no node has
+        return [v[5:].decode("utf-8", "replace") for v in values if v.startswith(b"loc:@")]
 
 
 @dataclass(frozen=True)
@@ -224,9 +228,14 @@ class Model:
             "meta_graph_version": info.meta_graph_version,
             "stripped_default_attrs": info.stripped_default_attrs,
             "stripped_op_list": sorted(op.name for op in info.stripped_op_list.op),
-            "graph_producer": versions.producer or self.graph_def.version,
+            "graph_producer": self.graph_producer,
             "graph_min_consumer": versions.min_consumer,
         }
+
+    @property
+    def graph_producer(self) -> int:
+        """The GraphDef's producer version (its deprecated ``version`` field in graphs that predate ``versions``)."""
+        return self.graph_def.versions.producer or self.graph_def.version
 
     # -- nodes -------------------------------------------------------------------------------
     @cached_property
@@ -292,17 +301,23 @@ class Model:
                 continue
             attrs = node.proto.attr
             dtype = dtypes.name_of(attrs["dtype"].type) if "dtype" in attrs else "unknown"
-            result.append(Placeholder(node.name, node.op, dtype, self._placeholder_shape(node)))
+            result.append(Placeholder(node.name, node.op, dtype, self.placeholder_shape(node)))
         return result
 
-    @staticmethod
-    def _placeholder_shape(node: Node) -> Shape:
+    def placeholder_shape(self, node: Node) -> Shape:
+        """The shape a Placeholder/PlaceholderWithDefault node declares, as TensorFlow reads it.
+
+        TensorFlow's Placeholder shape function cannot tell a scalar ``shape`` attr from an
+        unknown shape in graphs of producer <= 21 (:data:`LEGACY_PLACEHOLDER_PRODUCER`): there a
+        rank-0 or unknown-rank attr means unknown shape. Then, and when the attr is missing,
+        the ``_output_shapes`` Python recorded (if any) says more.
+        """
         attrs = node.proto.attr
         if "shape" in attrs:
-            shape = shape_to_list(attrs["shape"].shape)
-            # graphs older than TF 1.x wrote an empty shape for "unknown"; trust _output_shapes then
-            if shape or "_output_shapes" not in attrs:
-                return shape
+            proto = attrs["shape"].shape
+            legacy = node.op == "Placeholder" and self.graph_producer <= LEGACY_PLACEHOLDER_PRODUCER
+            if not (legacy and (proto.unknown_rank or not proto.dim)):
+                return shape_to_list(proto)
         if "_output_shapes" in attrs and attrs["_output_shapes"].list.shape:
             return shape_to_list(attrs["_output_shapes"].list.shape[0])
         return None
@@ -397,7 +412,7 @@ class Model:
         from metainspect.checkpoint.object_graph import object_paths
 
         graph = self.meta_graph.object_graph_def
-        paths = object_paths(graph)
+        paths = object_paths(graph, self.path)
         result = []
         for node_id, obj in enumerate(graph.nodes):
             path = paths[node_id]

@@ -17,6 +17,10 @@ from metainspect.graph.attrs import Shape, shape_to_list
 from metainspect.graph.names import parse_tensor_name
 from metainspect.graph.ops import CONST_OPS, PLACEHOLDER_OPS, stock_ops
 
+#: outputs one node may have before its count is treated as unknown: a hostile ``N`` attr
+#: (2^62, say) would otherwise build a list that size
+MAX_OUTPUTS = 1 << 20
+
 if TYPE_CHECKING:
     from metainspect.graph.model import Model, Node
 
@@ -80,26 +84,28 @@ def _dtypes_of(node: Node, args: list[OutputArg], defaults: dict[str, Any]) -> l
     """The dtype enum of each output in order, or None when the count cannot be told."""
     attrs = node.proto.attr
 
-    def attr(name: str) -> Any:
+    def attr(name: str, kind: str) -> Any:
+        """The attr's value when it is of ``kind`` (a hostile graph may give another), else the default."""
         if name in attrs:
             value = attrs[name]
-            kind = value.WhichOneof("value")
-            return value.type if kind == "type" else value.i if kind == "i" else list(value.list.type)
+            if value.WhichOneof("value") != kind:
+                return None
+            return list(value.list.type) if kind == "list" else getattr(value, kind)
         return defaults.get(name)
 
     result: list[int | None] = []
     for fixed, type_attr, number_attr, type_list_attr in args:
         if type_list_attr:
-            types = attr(type_list_attr)
-            if types is None:
+            types = attr(type_list_attr, "list")
+            if not isinstance(types, list):
                 return None
             result.extend(types)
             continue
-        dtype = fixed or (attr(type_attr) if type_attr else None)
-        count = attr(number_attr) if number_attr else 1
-        if count is None:
+        dtype = fixed or (attr(type_attr, "type") if type_attr else None)
+        count = attr(number_attr, "i") if number_attr else 1
+        if not isinstance(count, int) or not 0 <= count <= MAX_OUTPUTS:
             return None
-        result.extend([dtype] * int(count))
+        result.extend([dtype] * count)
     return result
 
 
@@ -128,7 +134,7 @@ def outputs_of(model: Model, node_name: str) -> list[OutputSpec] | None:
 def _own_shape(model: Model, node: Node) -> Shape:
     """The shape a Placeholder declares or a Const holds."""
     if node.op in PLACEHOLDER_OPS:
-        return model._placeholder_shape(node)
+        return model.placeholder_shape(node)
     if node.op in CONST_OPS and "value" in node.proto.attr:
         return shape_to_list(node.proto.attr["value"].tensor.tensor_shape)
     return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from metainspect.graph.endpoints import SERVING_DEFAULT, UNSERVABLE_DTYPES, serving_signature
-from metainspect.graph.names import op_name, parse_tensor_name, tensor_name
+from metainspect.graph.names import is_valid_node_name, op_name, parse_tensor_name, tensor_name
 from metainspect.graph.ops import (
     LABEL_TRANSFORM_OPS,
     LOSS_OPS,
@@ -281,7 +281,7 @@ class _Ranker:
         return bool(self.placeholders) and _auto_named(node) and not self._feeds(self.mask(node.name))
 
     def _servable(self, node: Node) -> bool:
-        if is_input_pipeline(node.op):
+        if is_input_pipeline(node.op) or not is_valid_node_name(node.name):  # TF refuses to import such a node
             return False
         outs = outputs_of(self.model, node.name)
         return outs is None or any(o.dtype not in UNSERVABLE_DTYPES for o in outs)

@@ -19,13 +19,14 @@ runs ``restore_op_name``; ``Saver.save`` fetches ``save_tensor_name``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from metainspect.formats import dtypes
-from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
+from metainspect.formats.tensor_proto import TensorProtoError, element_count, shape_of, to_numpy
 from metainspect.graph.attrs import shape_to_list
 from metainspect.graph.names import op_name, output_index
 from metainspect.graph.ops import (
@@ -92,10 +93,13 @@ def string_values(const: NodeDef) -> list[str]:
     if "value" not in const.attr or const.attr["value"].tensor.dtype != _STRING_ENUM:
         return []
     proto = const.attr["value"].tensor
-    values = proto.string_val
+    values = list(proto.string_val)
     # the common case, kept fast: one value per element (else TF's fill rules apply)
-    raw = list(values) if len(values) == element_count(shape_of(proto)) else to_numpy(proto).flat
-    return [v.decode("utf-8", "replace") for v in raw]
+    if len(values) != element_count(shape_of(proto)):
+        # a shape TensorFlow could not fill either leaves the values stored
+        with contextlib.suppress(TensorProtoError):
+            values = list(to_numpy(proto).flat)
+    return [v.decode("utf-8", "replace") for v in values]
 
 
 def const_strings(nodes: Mapping[str, Node], ref: str) -> list[str]:

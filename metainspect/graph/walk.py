@@ -15,7 +15,6 @@ Everything is linear in the graph size and built once per
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -176,15 +175,19 @@ class GraphIndex:
         return found
 
 
-_INDEXES: weakref.WeakKeyDictionary[Model, GraphIndex] = weakref.WeakKeyDictionary()
-
-
 def index_of(model: Model) -> GraphIndex:
-    """The (shared, cached) index of a model."""
-    index = _INDEXES.get(model)
+    """The (shared, cached) index of a model.
+
+    Kept on the model itself: a module-level WeakKeyDictionary would never let a model go,
+    since its index refers back to it.
+    """
+    index: GraphIndex | None = model.__dict__.get(_INDEX_ATTR)
     if index is None:
-        index = _INDEXES[model] = GraphIndex(model)
+        index = model.__dict__[_INDEX_ATTR] = GraphIndex(model)
     return index
+
+
+_INDEX_ATTR = "_graph_index"
 
 
 # -- regions ------------------------------------------------------------------------------------

@@ -86,8 +86,10 @@ def test_directory_forms(v2: Path, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no checkpoint in this directory"):
         open_checkpoint(empty)
     (empty / "saved_model.pb").write_bytes(b"\x08\x01")
-    with pytest.raises(NotFoundError, match="SavedModel has no variables"):
-        open_checkpoint(empty)
+    with open_checkpoint(empty) as ckpt:  # TensorFlow's loader restores nothing: no tensors, no error
+        assert (len(ckpt), ckpt.infos(), ckpt.verify(), ckpt.object_graph()) == (0, [], [], None)
+        assert ckpt.notes == (f"the SavedModel has no variables ({empty}/variables/variables.index does not exist): "
+                              "it holds no tensors",)
 
 
 def test_graphs_and_missing_paths(v2: Path, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ CONVERTS = [
 #: refused, and the words of the one-line reason
 REFUSED = [
     ("real_models_2", "yk_models/dragnn_en_segmenter/checkpoint.index", ["data shard 0 of 1 is missing"]),
-    ("real_models_2", "zack-carideo_tfhub_embeddings/variables/variables.index", ["bad magic"]),
+    ("real_models_2", "zack-carideo_tfhub_embeddings/variables/variables.index", ["is a Git LFS pointer (oid sha256:0737", "1903 bytes", "git lfs pull"]),
     ("real_models_2", "tensorflow_tfx/tft_tf2_saved_model", ["no tensor to convert", "_CHECKPOINTABLE_OBJECT_GRAPH"]),
 ]
 

@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_meta"
 #: third-party models beside the repository (never copied into it); tests skip when absent
 REAL_MODELS = ROOT.parent / "shared" / "real_models"
+#: the second batch (LFS pointers, a damaged .pb, a SavedModel without variables, producer-9 graphs…)
+REAL_MODELS_2 = ROOT.parent / "shared" / "real_models_2"
 
 
 def golden_files(kind: str) -> list[Path]:

@@ -25,6 +25,7 @@ from metainspect.formats.bundle_codec import (
     decode_entry,
     decode_header,
     decode_numbers,
+    decode_string_list,
     decode_strings,
     decode_variants,
     size_mismatch,
@@ -32,6 +33,7 @@ from metainspect.formats.bundle_codec import (
 from metainspect.formats.filesystem import current_storage_options, storage_options
 from metainspect.formats.source import ByteSource, open_source
 from metainspect.formats.table import Table
+from metainspect.formats.wire import BytesLike
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 
 if TYPE_CHECKING:
@@ -186,13 +188,7 @@ class Bundle:
         """Decode the bytes one entry points at (a whole tensor or one slice), checking its
         CRC32C when ``verify``; ``what`` names it in errors."""
         dtype, shape = check_entry(entry, self.index_path, what, self.num_shards)
-        source = self.shard(entry.shard_id)
-        path, offset, size = source.name, entry.offset, entry.size
-        if offset < 0 or size < 0 or offset + size > source.size:
-            raise TensorCorruptError(
-                path, offset, f"{what}: bytes {offset}..{offset + size} extend beyond the file ({source.size} bytes)"
-            )
-        data = source.read(offset, size)
+        path, offset, size, data = self._stored(entry, what)
         if dtype.is_numeric:
             mismatch = size_mismatch(what, size, dtype, shape)
             if mismatch:
@@ -213,6 +209,28 @@ class Bundle:
         if verify and crc.mask(actual) != entry.crc32c:
             raise crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
         return values.reshape(shape)
+
+    def read_strings(self, entry: BundleEntryProto, what: str, verify: bool = True) -> list[bytes]:
+        """The strings of a string entry in order, as a list: :meth:`read_piece` without numpy."""
+        _, shape = check_entry(entry, self.index_path, what, self.num_shards)
+        path, offset, size, data = self._stored(entry, what)
+        try:
+            strings, actual = decode_string_list(data, math.prod(shape), self.endianness)
+        except ValueError as exc:
+            raise TensorCorruptError(path, offset, f"{what} at offset {offset}: {exc}") from None
+        if verify and crc.mask(actual) != entry.crc32c:
+            raise crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
+        return strings
+
+    def _stored(self, entry: BundleEntryProto, what: str) -> tuple[str, int, int, BytesLike]:
+        """``(file, offset, size, bytes)`` of what ``entry`` points at, refused when beyond the file."""
+        source = self.shard(entry.shard_id)
+        path, offset, size = source.name, entry.offset, entry.size
+        if offset < 0 or size < 0 or offset + size > source.size:
+            raise TensorCorruptError(
+                path, offset, f"{what}: bytes {offset}..{offset + size} extend beyond the file ({source.size} bytes)"
+            )
+        return path, offset, size, source.read(offset, size)
 
     def close(self) -> None:
         """Close the data shards (arrays still in use keep their memory)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from metainspect.check.runner import Report
@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 PathLike = str | os.PathLike[str]
 
 
-def load_model(model: PathLike | Model, tags: Sequence[str] | None = None) -> Model:
-    """The model ``model`` names: a ``.meta``, ``.pb``/``.pbtxt``, SavedModel or checkpoint prefix.
+def load_model(model: PathLike | Model, tags: Sequence[str] | None = None, *,
+               storage_options: Mapping[str, Any] | None = None) -> Model:
+    """The model ``model`` names: a ``.meta``, ``.pb``/``.pbtxt``, SavedModel or checkpoint prefix,
+    local or a URL (``storage_options`` go to its fsspec backend).
 
     ``tags`` picks a SavedModel's meta graph by its tag set (default: the only one, else
     ``serve``). A :class:`Model` is returned as it is.
@@ -34,11 +36,13 @@ def load_model(model: PathLike | Model, tags: Sequence[str] | None = None) -> Mo
 
     if isinstance(model, Model):
         return model
-    return load(model, list(tags) if tags else None)
+    return load(model, list(tags) if tags else None, storage_options=storage_options)
 
 
-def open_checkpoint(checkpoint: PathLike | Checkpoint, *, verify: bool = True) -> Checkpoint:
-    """The checkpoint ``checkpoint`` names (prefix, ``.index``, ``.data-*``, V1 file, directory).
+def open_checkpoint(checkpoint: PathLike | Checkpoint, *, verify: bool = True,
+                    storage_options: Mapping[str, Any] | None = None) -> Checkpoint:
+    """The checkpoint ``checkpoint`` names (prefix, ``.index``, ``.data-*``, V1 file, directory),
+    local or a URL (``storage_options`` go to its fsspec backend).
 
     ``verify=False`` skips the per-tensor CRC32C. A :class:`Checkpoint` is returned as it is.
     """
@@ -47,7 +51,7 @@ def open_checkpoint(checkpoint: PathLike | Checkpoint, *, verify: bool = True) -
 
     if isinstance(checkpoint, Checkpoint):
         return checkpoint
-    return open_(checkpoint, verify=verify)
+    return open_(checkpoint, verify=verify, storage_options=storage_options)
 
 
 def check(model: PathLike | Model, checkpoint: PathLike | Checkpoint | None = None, *,

@@ -229,7 +229,7 @@ def convert(source: str, output: str, options: ConvertOptions = ConvertOptions()
 
 
 def _convert_to_url(source: str, output: str, options: ConvertOptions,
-                    progress: ProgressCallback | None) -> ConvertPlan:
+                    progress: Progress | None) -> ConvertPlan:
     files = filesystem(output)
     planned = plan_conversion(source, output, options)
     for path in planned.files:

@@ -89,7 +89,8 @@ def export(model: str | os.PathLike[str] | Model, *, out: str | os.PathLike[str]
         if target is not None and (filesystem(target).exists(target) if is_url(target) else os.path.lexists(target)):
             raise MetainspectError(target, "already exists; choose a new output path or remove it first")
     # TensorFlow reads its checkpoint itself (no s3:// without tensorflow-io): URLs go to the pure engine
-    engine = "pure" if engine == "auto" and is_url(model) else choose_engine(engine)
+    engine = "pure" if engine == "auto" and is_url(model if isinstance(model, str) else model.path) \
+        else choose_engine(engine)
     if engine == "tf":
         from metainspect.export.tf_engine import import_tensorflow
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -117,6 +118,24 @@ def time_once(cmd: Sequence[str], env: dict[str, str] | None = None) -> float:
 def time_runs(cmd: Sequence[str], repeat: int, env: dict[str, str] | None = None) -> list[float]:
     """``repeat`` wall-clock timings of fresh processes running ``cmd``."""
     return [time_once(cmd, env) for _ in range(repeat)]
+
+
+def time_runs_cpu(cmd: Sequence[str], repeat: int, env: dict[str, str] | None = None) -> tuple[list[float], list[float]]:
+    """``repeat`` fresh processes running ``cmd``: their wall-clock times and their CPU times (user +
+    system). On a busy machine the wall time includes waiting for a CPU; the CPU time does not."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        walls.append(time_once(cmd, env))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    return walls, cpus
+
+
+def cpu_row(what: str, ours: float, tf: float | None) -> Row:
+    """The CPU times of the runs a ratio row timed, for context (no target)."""
+    ratio = f"{tf / ours:.1f}x" if tf is not None else "not measured"
+    return Row(what, fmt(ours, "s"), fmt(tf, "s"), ratio, "", None)
 
 
 def child_json(cmd: Sequence[str], env: dict[str, str] | None = None) -> tuple[dict, float]:

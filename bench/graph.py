@@ -1,17 +1,18 @@
-"""Benchmark: reading a large .meta graph, metainspect vs TensorFlow (targets from issue #2).
+"""Benchmark: reading a large .meta graph, metainspect vs TensorFlow (targets from issues #2 and #11).
 
 Run from the repo root with the no-TensorFlow venv::
 
     /work/venv/bin/python bench/graph.py [--tf-python PATH] [--nodes N] [--repeat K] [--keep DIR]
 
-It builds a synthetic MetaGraphDef of at least N nodes with protobuf alone (a chain of dense
+It builds a synthetic MetaGraphDef of at least N nodes (default 140,000) with protobuf alone (a chain of dense
 blocks: Const kernel, MatMul, Const bias, AddV2, Relu), checks that TensorFlow's
 ``import_meta_graph`` accepts it and sees every node, then times fresh processes:
 
 * ``metainspect nodes --json big.meta`` against a TensorFlow process that imports the graph with
-  ``tf.compat.v1.train.import_meta_graph`` and lists every op's type (target: TF/ours >= 10);
+  ``tf.compat.v1.train.import_meta_graph`` and lists every op's type (target: TF/ours >= 20, #11;
+  #2 asked for 10);
 * ``metainspect ops --json big.meta`` against the same TensorFlow figure, for context: the same
-  parse without printing 100,000 JSON records, so the output's share of the time shows;
+  parse without printing 140,000 JSON records, so the output's share of the time shows;
 * ``metainspect --help`` (target: < 0.3 s), with ``-X importtime`` self time per top-level package;
 * ``python -c "import tensorflow"`` alone, for context.
 
@@ -33,8 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    NO_TF_MESSAGE, BenchError, Row, add_common_args, find_tf_python, fmt, metainspect_command, load_average, print_header,
-    print_table, ratio_row, run, summarize, tf_env, tf_version, time_runs, workdir,
+    NO_TF_MESSAGE, BenchError, Row, add_common_args, cpu_row, find_tf_python, fmt, metainspect_command, load_average,
+    print_header, print_table, ratio_row, run, summarize, tf_env, tf_version, time_runs, time_runs_cpu, workdir,
 )
 
 WIDTH = 8  # features per dense block: kernels are WIDTH x WIDTH float32 constants
@@ -42,7 +43,8 @@ NODES_PER_BLOCK = 5
 PRODUCER = 1882  # GraphDef version recorded in the file (any version TF 2.x still accepts)
 DT_FLOAT = 1
 HELP_TARGET_S = 0.3
-NODES_RATIO_TARGET = 10.0
+#: issue #11 (start-up pays only for what a command uses); #2 asked for 10
+NODES_RATIO_TARGET = 20.0
 
 TF_IMPORT_META_GRAPH = """\
 import sys
@@ -58,7 +60,7 @@ TF_IMPORT_ONLY = "import tensorflow"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--nodes", type=int, default=100_000, metavar="N", help="minimum node count (default 100000)")
+    parser.add_argument("--nodes", type=int, default=140_000, metavar="N", help="minimum node count (default 140000)")
     add_common_args(parser, default_repeat=3)
     return parser.parse_args()
 
@@ -174,7 +176,7 @@ def main() -> None:
     args = parse_args()
     tf_python = find_tf_python(args.tf_python)
     ours, ours_desc = metainspect_command()
-    print_header("graph bench (issue #2)", tf_python, tf_version(tf_python), ours_desc, args.repeat, args.stat)
+    print_header("graph bench (issues #2, #11)", tf_python, tf_version(tf_python), ours_desc, args.repeat, args.stat)
     try:
         rows, profile = measure(args, tf_python, ours)
     except BenchError as exc:
@@ -207,17 +209,19 @@ def measure(args: argparse.Namespace, tf_python: str | None,
         print(f"{expected} nodes, {meta.stat().st_size / 2**20:.1f} MiB")
         print(check_counts(ours, tf_python, meta, expected) + "\n")
 
-        ours_nodes = summarize(time_runs([*ours, "nodes", "--json", str(meta)], args.repeat), args.stat)
+        ours_walls, ours_cpus = time_runs_cpu([*ours, "nodes", "--json", str(meta)], args.repeat)
+        ours_nodes, ours_cpu = summarize(ours_walls, args.stat), summarize(ours_cpus, args.stat)
         ours_ops = summarize(time_runs([*ours, "ops", "--json", str(meta)], args.repeat), args.stat)
-        tf_nodes = tf_import = None
+        tf_nodes = tf_import = tf_cpu = None
         if tf_python:
-            tf_nodes = summarize(time_runs([tf_python, "-c", TF_IMPORT_META_GRAPH, str(meta)], args.repeat, tf_env()),
-                                 args.stat)
+            tf_walls, tf_cpus = time_runs_cpu([tf_python, "-c", TF_IMPORT_META_GRAPH, str(meta)], args.repeat, tf_env())
+            tf_nodes, tf_cpu = summarize(tf_walls, args.stat), summarize(tf_cpus, args.stat)
             tf_import = summarize(time_runs([tf_python, "-c", TF_IMPORT_ONLY], args.repeat, tf_env()), args.stat)
         run([*ours, "--help"])  # warm-up
         ours_help = summarize(time_runs([*ours, "--help"], args.repeat), args.stat)
         rows = [
             ratio_row(f"nodes --json, {expected} nodes", ours_nodes, tf_nodes, NODES_RATIO_TARGET),
+            cpu_row("same runs, CPU time user+sys (context)", ours_cpu, tf_cpu),
             _context(ratio_row("ops --json, same graph (context)", ours_ops, tf_nodes, NODES_RATIO_TARGET)),
             Row("--help", fmt(ours_help, "s"), "", "", f"< {HELP_TARGET_S} s", ours_help < HELP_TARGET_S),
             Row("import tensorflow (context)", "", fmt(tf_import, "s"), "", "", None),

@@ -65,7 +65,7 @@ from metainspect.rewrite import RewriteOptions, rewrite_checkpoint
 
 source, out, mode = sys.argv[1:4]
 options = {"durable": RewriteOptions(), "no-sync": RewriteOptions(sync=False),
-           "no-verify": RewriteOptions(verify=False), "cast": RewriteOptions(cast="float32:float16")}[mode]
+           "no-verify": RewriteOptions(verify=False), "cast": RewriteOptions(cast=("float32", "float16"))}[mode]
 start = time.perf_counter()
 plan = rewrite_checkpoint(source, out, options)
 loop = time.perf_counter() - start

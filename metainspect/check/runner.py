@@ -1,8 +1,9 @@
 """Run every check on a model and its checkpoint and collect one :class:`Report`.
 
-``run_checks`` loads the model (a ``.meta``, a checkpoint prefix with its ``.meta``, a
-SavedModel), finds the checkpoint (``--checkpoint``, else the one beside the graph: the prefix
-of ``X.meta``, the directory's ``checkpoint`` state file or only checkpoint, a SavedModel's
+``run_checks`` takes the model (a ``.meta``, a checkpoint prefix with its ``.meta``, a
+SavedModel, or a :class:`~metainspect.graph.model.Model` already in memory, edited or not),
+finds the checkpoint (the one given, else the one beside the graph: the prefix of ``X.meta``,
+the directory's ``checkpoint`` state file or only checkpoint, a SavedModel's
 ``variables/variables``) and runs the saver, restore, signature, serving and security checks.
 An unreadable model or an explicitly named checkpoint that cannot be opened raises
 :class:`~metainspect.errors.MetainspectError` (nothing could be checked); a missing default
@@ -12,11 +13,12 @@ checkpoint only limits the check (``restore.no-checkpoint``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from metainspect.check.findings import ERROR, INFO, SEVERITIES, WARNING, CheckContext, Finding
-from metainspect.errors import EXIT_FINDINGS, EXIT_OK, CorruptError, MetainspectError, WrongKindError
+from metainspect.errors import CorruptError, MetainspectError, WrongKindError
 from metainspect.formats.filesystem import filesystem
 
 if TYPE_CHECKING:
@@ -80,12 +82,8 @@ class Report:
     def verdict(self) -> str:
         return self.verdict_line()
 
-    def exit_code(self, strict: bool = False) -> int:
-        """0 ready, 1 errors (or warnings under ``strict``)."""
-        return EXIT_OK if self.ready(strict) else EXIT_FINDINGS
-
     def to_json(self, strict: bool = False) -> dict[str, Any]:
-        """The documented JSON document (README, "check --json")."""
+        """The report as plain data (the command line's ``check --json`` adds its ``exit_code``)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "model": self.model_path,
@@ -96,7 +94,6 @@ class Report:
             "checkpoint_notes": list(self.checkpoint_notes),
             "ready": self.ready(strict),
             "strict": strict,
-            "exit_code": self.exit_code(strict),
             "verdict": self.verdict_line(strict),
             "counts": dict(self.counts),
             "findings": [f.to_json() for f in self.findings],
@@ -104,32 +101,52 @@ class Report:
         }
 
 
-def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str] | None = None,
-               outputs: dict[str, str] | None = None, tags: list[str] | None = None) -> Report:
-    """Check ``model`` against ``checkpoint`` (default: the one beside it); see the module docstring."""
+def run_checks(model: str | os.PathLike[str] | Model, checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
+               inputs: Mapping[str, str] | None = None, outputs: Mapping[str, str] | None = None,
+               tags: Sequence[str] | None = None) -> Report:
+    """Check ``model`` against ``checkpoint`` (default: the one beside it); see the module docstring.
+
+    ``model`` is a path (``tags`` picks a SavedModel's meta graph) or a :class:`Model`, checked as
+    it is in memory. ``checkpoint`` is a path or an open :class:`Checkpoint` (left open).
+    ``inputs``/``outputs`` map signature keys to tensor names, as a server would feed and fetch.
+    """
+    from metainspect.checkpoint import Checkpoint, open_checkpoint
+    from metainspect.graph.model import Model, load_model
+
+    if isinstance(model, Model):
+        loaded, argument = model, model.source
+    else:
+        argument = os.fspath(model)
+        loaded = load_model(argument, list(tags) if tags else None)
+    if isinstance(checkpoint, Checkpoint):
+        return _run(loaded, checkpoint, None, inputs, outputs)
+    ckpt: Checkpoint | None
+    problem: str | None
+    if checkpoint is not None:
+        ckpt, problem = open_checkpoint(os.fspath(checkpoint)), None
+    elif argument:
+        ckpt, problem = default_checkpoint(argument, loaded)
+    else:
+        ckpt, problem = None, "the model was built in memory: no file to find a checkpoint beside"
+    try:
+        return _run(loaded, ckpt, problem, inputs, outputs)
+    finally:
+        if ckpt is not None:
+            ckpt.close()
+
+
+def _run(loaded: Model, ckpt: Checkpoint | None, problem: str | None, inputs: Mapping[str, str] | None,
+         outputs: Mapping[str, str] | None) -> Report:
     from metainspect.check.restore import check_restore
     from metainspect.check.saver import check_saver
     from metainspect.check.security import check_security
     from metainspect.check.serving import check_serving
     from metainspect.check.signature import check_signature
-    from metainspect.checkpoint import open_checkpoint
-    from metainspect.graph.model import load_model
 
-    model = os.fspath(model)
-    loaded = load_model(model, tags)
-    ckpt: Checkpoint | None
-    if checkpoint is not None:
-        ckpt, problem = open_checkpoint(os.fspath(checkpoint)), None
-    else:
-        ckpt, problem = default_checkpoint(model, loaded)
-    try:
-        ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}))
-        findings = check_saver(ctx) + check_restore(ctx)
-        signature_findings, proposal = check_signature(ctx)
-        findings += signature_findings + check_serving(ctx) + check_security(ctx)
-    finally:
-        if ckpt is not None:
-            ckpt.close()
+    ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}))
+    findings = check_saver(ctx) + check_restore(ctx)
+    signature_findings, proposal = check_signature(ctx)
+    findings += signature_findings + check_serving(ctx) + check_security(ctx)
     return Report(
         model_path=loaded.path, checkpoint_path=ckpt.prefix if ckpt is not None else None, findings=findings,
         proposal=proposal, model_kind=loaded.kind, checkpoint_format=ckpt.format.upper() if ckpt is not None else None,

@@ -23,6 +23,7 @@ from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY, ObjectGraph
 from metainspect.checkpoint.tensor import StoredTensor
 from metainspect.errors import (
     CorruptError,
+    Hint,
     LfsPointerError,
     MetainspectError,
     NotFoundError,
@@ -134,6 +135,7 @@ class _Reader(Protocol):
     def pieces(self, name: str) -> tuple[StoredPiece, ...]: ...
     def read(self, name: str, verify: bool) -> np.ndarray: ...
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None: ...
+    def read_strings(self, name: str, verify: bool) -> list[bytes] | None: ...
     def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None: ...
     def source(self, index: int) -> ByteSource: ...
     def close(self) -> None: ...
@@ -220,6 +222,13 @@ class _BundleReader:
     def read(self, name: str, verify: bool) -> np.ndarray:
         return self.bundle.read(name, verify=verify)
 
+    def read_strings(self, name: str, verify: bool) -> list[bytes] | None:
+        """A string tensor stored whole, as a list of its values (no numpy)."""
+        entry = self.bundle.entry(name)
+        if entry.slices or dtypes.name_of(entry.dtype) != "string":
+            return None
+        return self.bundle.read_strings(entry, f"tensor {name!r}", verify)
+
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
         """Elements ``first`` to ``first + count`` (C order) of a tensor stored whole, as numbers,
         reading only their bytes (not checksummed: the CRC covers the whole tensor)."""
@@ -303,6 +312,9 @@ class _V1Reader:
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
         return None  # values are protobuf fields: a record is decoded whole
 
+    def read_strings(self, name: str, verify: bool) -> list[bytes] | None:
+        return None
+
     def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None:
         tensor = self.checkpoint.tensor(name)
         if len(tensor.slices) == 1 and slices.is_full(tensor.slices[0][1], tensor.shape):
@@ -342,6 +354,9 @@ class _NoTensors:
         raise KeyError(name)
 
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
+        raise KeyError(name)
+
+    def read_strings(self, name: str, verify: bool) -> list[bytes] | None:
         raise KeyError(name)
 
     def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None:
@@ -406,7 +421,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
         if name not in self._name_set:
             close = difflib.get_close_matches(name, self._names, n=3) if isinstance(name, str) else []
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise TensorNotFoundError(self.prefix, f"no tensor {name!r}{hint}")
+            raise TensorNotFoundError(self.prefix, f"no tensor {name!r}{hint}", name)
 
     def info(self, name: str) -> TensorInfo:
         """Dtype, shape, stored size and locations of ``name`` (TensorNotFoundError if absent)."""
@@ -460,6 +475,10 @@ class Checkpoint(Mapping[str, StoredTensor]):
         """The serialized TF2 object graph, or None for name-based (TF1) and V1 checkpoints."""
         if OBJECT_GRAPH_KEY not in self._name_set:
             return None
+        if self.info(OBJECT_GRAPH_KEY).shape == ():
+            strings = self._reader.read_strings(OBJECT_GRAPH_KEY, self._verify)  # listing needs no numpy
+            if strings is not None:
+                return strings[0]
         value = self.get(OBJECT_GRAPH_KEY)
         if value.shape != () or not isinstance(value[()], bytes):
             raise CorruptError(self.prefix, f"{OBJECT_GRAPH_KEY} is not a string scalar")
@@ -625,7 +644,8 @@ def _unlisted_directory(files: FileSystem, path: str) -> bool:
 
 def _graph_error(path: str, lead: str | None = None) -> WrongKindError:
     what = lead or "is a graph (MetaGraphDef/SavedModel), not a checkpoint"
-    return WrongKindError(path, f"{what}; use `metainspect nodes {path}` to inspect it")
+    hint = Hint("list_nodes", path)
+    return WrongKindError(path, f"{what}; {hint.text}", hint)
 
 
 def _v1_from_file(files: FileSystem, path: str) -> _Target:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 
 REGEX_PREFIX = "re:"
 
@@ -45,19 +45,20 @@ class Rename:
 
 def parse_rename(text: str) -> Rename:
     """Parse ``OLD=NEW`` or ``re:PATTERN=REPLACEMENT``; raises MetainspectError when malformed."""
+    hint = Hint("renames", text)
     if text.startswith(REGEX_PREFIX):
         body = text[len(REGEX_PREFIX):]
         pattern, sep, replacement = body.rpartition("=")
         if not sep or not pattern:
-            raise MetainspectError(None, f"--rename {text!r}: expected re:PATTERN=REPLACEMENT")
+            raise MetainspectError(None, f"{hint.text}: expected re:PATTERN=REPLACEMENT", hint)
         try:
             compiled = re.compile(pattern)
         except re.error as exc:
-            raise MetainspectError(None, f"--rename {text!r}: bad regular expression: {exc}") from None
+            raise MetainspectError(None, f"{hint.text}: bad regular expression: {exc}", hint) from None
         return Rename(pattern, replacement, compiled)
     old, sep, new = text.partition("=")
     if not sep or not old.strip("/"):
-        raise MetainspectError(None, f"--rename {text!r}: expected OLD=NEW (a scope) or re:PATTERN=REPLACEMENT")
+        raise MetainspectError(None, f"{hint.text}: expected OLD=NEW (a scope) or re:PATTERN=REPLACEMENT", hint)
     return Rename(old, new)
 
 
@@ -95,6 +96,7 @@ class Renamer:
         seen: dict[str, str] = {}
         for old, new in mapping.items():
             if new in seen:
-                raise MetainspectError(None, f"--rename: {seen[new]!r} and {old!r} would both become {new!r}")
+                hint = Hint("renames")
+                raise MetainspectError(None, f"{hint.text}: {seen[new]!r} and {old!r} would both become {new!r}", hint)
             seen[new] = old
         return {old: new for old, new in mapping.items() if old != new}

@@ -18,28 +18,26 @@ from typing import Literal, NamedTuple
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.checkpoint.roles import OPTIMIZER, Role
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 
 __all__ = ["DropRule", "Dropped", "Selected", "SelectionError", "select"]
 
-DropRule = Literal["keep", "drop", "drop_optimizer"]
+#: the pattern rules
+PatternRule = Literal["keep", "drop"]
+#: why a tensor is left out: a rule of :func:`select`, or ``object_graph`` for the TF2 object graph,
+#: which a safetensors or npz output has no place for (``convert`` leaves it out itself)
+DropRule = Literal["keep", "drop", "drop_optimizer", "object_graph"]
 #: what a refusal concerns: a rule kind, or "all" when nothing would be left
 Refusal = Literal["keep", "drop", "drop_optimizer", "rename", "all"]
 
 
 class Dropped(NamedTuple):
-    """Why a tensor is dropped."""
+    """Why a tensor is dropped: the rule (``keep``: it matched no keep pattern), and the ``drop``
+    pattern that matched."""
 
     rule: DropRule
     #: the ``drop`` pattern that matched (None for the other rules)
     pattern: str | None = None
-
-    @property
-    def text(self) -> str:
-        """As the command line spells it: ``--keep``, ``--drop PATTERN``, ``--drop-optimizer``."""
-        if self.rule == "drop":
-            return f"--drop {self.pattern}"
-        return "--" + self.rule.replace("_", "-")
 
 
 class Selected(NamedTuple):
@@ -54,8 +52,8 @@ class Selected(NamedTuple):
 class SelectionError(MetainspectError):
     """A selection that cannot be applied; ``rule`` and ``pattern`` say which rule is at fault."""
 
-    def __init__(self, message: str, rule: Refusal, pattern: str | None = None) -> None:
-        super().__init__(None, message)
+    def __init__(self, message: str, rule: Refusal, pattern: str | None = None, hint: Hint | None = None) -> None:
+        super().__init__(None, message, hint)
         self.rule: Refusal = rule
         self.pattern = pattern
 
@@ -65,13 +63,15 @@ def select(names: Sequence[str], roles: Mapping[str, Role], *, keep: Sequence[st
     """Apply the rules (module docstring) to ``names`` (``roles`` gives each one's role), in order."""
     keeps = _compile(keep, "keep")
     drops = _compile(drop, "drop")
-    checks: tuple[tuple[DropRule, list[re.Pattern[str]]], ...] = (("keep", keeps), ("drop", drops))
+    checks: tuple[tuple[PatternRule, list[re.Pattern[str]]], ...] = (("keep", keeps), ("drop", drops))
     for rule, patterns in checks:
         for pattern in patterns:
             if not any(pattern.search(n) for n in names):
-                raise SelectionError(f"--{rule} {pattern.pattern!r} matches no tensor", rule, pattern.pattern)
+                hint = Hint(rule, pattern.pattern)
+                raise SelectionError(f"{hint.text} matches no tensor", rule, pattern.pattern, hint)
     if drop_optimizer and not any(roles[n] == OPTIMIZER for n in names):
-        raise SelectionError("--drop-optimizer: this checkpoint holds no optimizer state", "drop_optimizer")
+        hint = Hint("drop_optimizer")
+        raise SelectionError(f"{hint.text}: this checkpoint holds no optimizer state", "drop_optimizer", hint=hint)
     dropped: dict[str, Dropped] = {}
     for name in names:
         if keeps and not any(p.search(name) for p in keeps):
@@ -95,26 +95,30 @@ def _rename(kept: list[str], dropped: list[str], rules: Sequence[str | Rename]) 
         renamer = Renamer(rules)
         changed = renamer.mapping(kept)
     except MetainspectError as exc:
-        raise SelectionError(exc.message, "rename") from None
+        raise SelectionError(exc.message, "rename", hint=exc.hint) from None
     unused = renamer.unused()
     if unused:
         probe = Renamer(unused)
         hits = [n for n in dropped if probe(n) != n]
         why = f"matches only dropped tensors (such as {hits[0]!r})" if hits else "matches no tensor"
-        raise SelectionError(f"--rename {unused[0].text!r} {why}", "rename", unused[0].text)
+        hint = Hint("renames", unused[0].text)
+        raise SelectionError(f"{hint.text} {why}", "rename", unused[0].text, hint)
+    hint = Hint("renames")
     for old, new in changed.items():
         if not new:
-            raise SelectionError(f"--rename: {old!r} would get an empty name", "rename")
+            raise SelectionError(f"{hint.text}: {old!r} would get an empty name", "rename", hint=hint)
         if new == OBJECT_GRAPH_KEY:
-            raise SelectionError(f"--rename: {old!r} would become {OBJECT_GRAPH_KEY}, the TF2 object graph", "rename")
+            raise SelectionError(f"{hint.text}: {old!r} would become {OBJECT_GRAPH_KEY}, the TF2 object graph",
+                                 "rename", hint=hint)
     return {name: changed.get(name, name) for name in kept}
 
 
-def _compile(texts: Sequence[str], rule: DropRule) -> list[re.Pattern[str]]:
+def _compile(texts: Sequence[str], rule: PatternRule) -> list[re.Pattern[str]]:
     out = []
     for text in texts:
         try:
             out.append(re.compile(text))
         except re.error as exc:
-            raise SelectionError(f"--{rule} {text!r}: bad regular expression: {exc}", rule, text) from None
+            hint = Hint(rule, text)
+            raise SelectionError(f"{hint.text}: bad regular expression: {exc}", rule, text, hint) from None
     return out

@@ -1,53 +1,19 @@
 """The ``metainspect`` command line: a thin layer over the Python API.
 
-Exit codes: 0 ok, 1 findings (``verify``/``check``), 2 unusable input or usage error.
-Every failure is one line ``metainspect: <path>: <what is wrong>``; ``--debug`` adds the traceback.
+:mod:`.app` holds the typer application, :func:`main` (the console script) and :func:`run` (the
+same with its arguments given); :mod:`.options` the flags' parsers, exit codes and wording;
+:mod:`.render` tables and JSON; :mod:`.progress` the progress bars. Each command group is a module
+of its own, registered below by importing it (``app`` is bound first: command modules may import
+it from here). Command modules do not use ``from __future__ import annotations``: typer would
+evaluate every string annotation of every command at each start (measured: 12 ms of a 0.19 s
+``vars --json``); names imported only for type checking are quoted instead.
 """
 
 from __future__ import annotations
 
-import gc
-import sys
+from metainspect.cli.app import app, main, run  # isort: skip  (before the commands that import it)
 
-import typer
-
-from metainspect.errors import EXIT_UNUSABLE, LfsPointerError, MetainspectError
-
-app = typer.Typer(
-    name="metainspect",
-    help=(
-        "Inspect TensorFlow graphs (.meta, .pb, .pbtxt, SavedModel) and checkpoints "
-        "(.index/.data, V1, TF2) without TensorFlow.\n\n"
-        "PATH may be a file, a checkpoint prefix (model.ckpt-1000), a SavedModel directory or a "
-        "directory with a `checkpoint` state file, local or a URL (s3://, gs://, https://; needs "
-        "the remote extra). Tables go to the terminal; add --json for scripts.\n\n"
-        "Exit codes: 0 ok, 1 findings, 2 unusable input."
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-_state = {"debug": False}
-
-
-def _version(value: bool) -> None:
-    if value:
-        from metainspect import __version__
-
-        print(f"metainspect {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _global_options(
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
-    _state["debug"] = debug
-
-
-from metainspect.cli import (  # noqa: E402,F401  (registers commands)
+from metainspect.cli import (  # noqa: F401  (registers commands)
     check_command,
     checkpoint_commands,
     convert_command,
@@ -60,41 +26,4 @@ from metainspect.cli import (  # noqa: E402,F401  (registers commands)
     rewrite_command,
 )
 
-
-def fail(message: str) -> None:
-    """Print one error line and exit with the "unusable input" code."""
-    print(f"metainspect: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_UNUSABLE)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    # A short-lived process building ~10^5 small objects: cyclic GC passes only cost time
-    # (measured 0.8 s of 2.2 s on a 100k-node `nodes --json`); reference counting still frees.
-    gc.disable()
-    run()
-
-
-def run(args: list[str] | None = None, prog_name: str | None = None) -> None:
-    """Run the command line on ``args`` (default ``sys.argv[1:]``) with the error handling users see.
-
-    Always ends in ``SystemExit`` carrying the exit code; the tests call this in-process.
-    """
-    from metainspect.cli.remote import remote_command
-
-    try:
-        with remote_command(app) as command:  # every command takes --storage-option and -v
-            command(args, prog_name=prog_name)
-    except MetainspectError as exc:
-        if _state["debug"]:
-            raise
-        fail(str(exc) + (": fetch it with `git lfs pull`" if isinstance(exc, LfsPointerError) else ""))
-    except KeyError as exc:  # unknown tensor / collection names
-        if _state["debug"]:
-            raise
-        fail(str(exc.args[0]) if exc.args else "unknown name")
-    except BrokenPipeError:
-        sys.stderr.close()
-        raise SystemExit(0) from None
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
+__all__ = ["app", "main", "run"]

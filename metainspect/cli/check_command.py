@@ -1,16 +1,22 @@
 """The check command: is a graph ready to restore its checkpoint and to serve?"""
 
-from __future__ import annotations
-
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.graph_commands import JsonOpt, TagsOpt
+from metainspect.cli.app import app
+from metainspect.cli.options import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    InputOpt,
+    JsonOpt,
+    OutputOpt,
+    TagsOpt,
+    parse_pairs,
+    parse_tags,
+)
 from metainspect.cli.render import emit_json, emit_lines, is_terminal
-from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
     from metainspect.check.runner import Report
@@ -19,15 +25,6 @@ if TYPE_CHECKING:
 SHOWN_PER_ID = 20
 _HEADINGS = {"error": "ERRORS", "warning": "WARNINGS", "info": "INFO"}
 _STYLES = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
-
-
-#: the serving endpoints, as check and export take them
-InputOpt = Annotated[list[str] | None, typer.Option(
-    "--input", metavar="KEY=TENSOR", show_default=False,
-    help="An input the server feeds: signature key = tensor (x=input:0). Repeatable.")]
-OutputOpt = Annotated[list[str] | None, typer.Option(
-    "--output", metavar="KEY=TENSOR", show_default=False,
-    help="An output the server fetches: signature key = tensor (probs=probs:0). Repeatable.")]
 
 
 @app.command("check")
@@ -66,33 +63,34 @@ def check(
 
     Exit codes: 0 ready, 1 errors (or warnings with --strict), 2 could not check.
     """
-    from metainspect.check import run_checks
+    from metainspect.api import check as check_model
 
-    inputs = parse_endpoints(input_ or [], "--input")
-    outputs = parse_endpoints(output or [], "--output")
-    report = run_checks(model, checkpoint, inputs, outputs, [t for t in tags.split(",") if t] if tags else None)
+    inputs = parse_pairs(input_ or [], "--input")
+    outputs = parse_pairs(output or [], "--output")
+    report = check_model(model, checkpoint, inputs=inputs, outputs=outputs, tags=parse_tags(tags))
     if json:
-        emit_json(report.to_json(strict))
+        emit_json(check_document(report, strict))
     else:
         emit_report(report, strict)
-    raise typer.Exit(report.exit_code(strict))
+    raise typer.Exit(exit_code(report, strict))
 
 
-def parse_endpoints(values: list[str], option: str) -> dict[str, str]:
-    """``["x=input:0"]`` -> ``{"x": "input:0"}``; MetainspectError (one line, exit 2) when malformed."""
-    result: dict[str, str] = {}
-    for value in values:
-        name, sep, tensor = value.partition("=")
-        name, tensor = name.strip(), tensor.strip()
-        if not sep or not name or not tensor:
-            raise MetainspectError(None, f"{option} {value!r}: expected NAME=TENSOR, e.g. {option} x=input:0")
-        if name in result:
-            raise MetainspectError(None, f"{option} {name!r} given twice")
-        result[name] = tensor
-    return result
+def exit_code(report: "Report", strict: bool) -> int:
+    """0 ready, 1 errors (or warnings with ``--strict``)."""
+    return EXIT_OK if report.ready(strict) else EXIT_FINDINGS
 
 
-def report_lines(report: Report, strict: bool) -> list[tuple[str, str]]:
+def check_document(report: "Report", strict: bool) -> dict[str, Any]:
+    """``check --json``: the report's data with the exit code after ``strict``."""
+    document: dict[str, Any] = {}
+    for key, value in report.to_json(strict).items():
+        document[key] = value
+        if key == "strict":
+            document["exit_code"] = exit_code(report, strict)
+    return document
+
+
+def report_lines(report: "Report", strict: bool) -> list[tuple[str, str]]:
     """The human report as (style, text) lines: header, findings by severity, verdict."""
     ckpt = f"{report.checkpoint_path} ({report.checkpoint_format})" if report.checkpoint_path else \
         f"none ({report.checkpoint_problem})"
@@ -119,7 +117,7 @@ def report_lines(report: Report, strict: bool) -> list[tuple[str, str]]:
     return lines
 
 
-def emit_report(report: Report, strict: bool) -> None:
+def emit_report(report: "Report", strict: bool) -> None:
     """Print the human report: rich styles on a terminal, plain text when piped."""
     lines = report_lines(report, strict)
     if not is_terminal():

@@ -1,28 +1,31 @@
 """Checkpoint commands: vars, show, verify, objects."""
 
-from __future__ import annotations
-
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.graph_commands import JsonOpt, MatchOpt, _matcher
-from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
-from metainspect.errors import EXIT_FINDINGS
+from metainspect.cli.app import app
+from metainspect.cli.options import EXIT_FINDINGS, CkptArg, JsonOpt, MatchOpt, NoVerifyOpt, matcher
+from metainspect.cli.render import (
+    JsonTexts,
+    emit_json,
+    emit_lines,
+    emit_table,
+    format_bytes,
+    format_shape,
+    is_terminal,
+    json_string,
+    write_json_array,
+)
 
 if TYPE_CHECKING:
-    from metainspect.checkpoint import Checkpoint
-
-CkptArg = Annotated[str, typer.Argument(
-    help="A checkpoint prefix, .index, .data-* or V1 file, a directory with a `checkpoint` file, or a SavedModel dir.",
-    show_default=False)]
-NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Skip CRC32C checks of the tensors read.")]
+    from metainspect.checkpoint import Checkpoint, TensorInfo
 
 
-def _open(path: str, verify: bool = True) -> Checkpoint:
+def _open(path: str, verify: bool = True) -> "Checkpoint":
     from metainspect.checkpoint import open_checkpoint
 
     ckpt = open_checkpoint(path, verify=verify)
@@ -51,12 +54,17 @@ def vars_(
 
     if sort not in ("name", "size"):
         raise typer.BadParameter("must be name or size", param_hint="--sort")
-    keep = _matcher(match)
     with _open(path, verify=not no_verify) as ckpt:
         graph = ckpt.object_graph()
-        infos = [i for i in ckpt.infos() if keep(i.name)]
+        infos = ckpt.infos()
+        if match is not None:
+            keep = matcher(match)
+            infos = [i for i in infos if keep(i.name)]
         if sort == "size":
             infos.sort(key=lambda i: -i.nbytes)
+        if json and not stats and not is_terminal():
+            write_json_array(_var_rows(infos, [classify(i.name, graph) for i in infos]))
+            return
         rows: list[dict[str, Any]] = []
         for info in infos:
             row: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": info.shape,
@@ -71,7 +79,19 @@ def vars_(
         _print_vars(ckpt, rows, stats)
 
 
-def _stats(ckpt: Checkpoint, info: Any) -> dict[str, Any] | None:
+def _var_rows(infos: "Iterable[TensorInfo]", roles: Iterable[str]) -> Iterator[str]:
+    """Each tensor as the JSON text ``emit_json`` writes for ``{name, dtype, shape, nbytes, role, partitioned}``.
+
+    The same bytes, faster on 10^4 tensors: no dict per tensor, and the few distinct dtypes,
+    shapes and roles are encoded once.
+    """
+    texts = JsonTexts()
+    for (name, dtype, shape, nbytes, _, partitioned), role in zip(infos, roles):
+        yield (f'{{"name": {json_string(name)}, "dtype": {texts[dtype]}, "shape": {texts[shape]}, "nbytes": {nbytes}, '
+               f'"role": {texts[role]}, "partitioned": {"true" if partitioned else "false"}}}')
+
+
+def _stats(ckpt: "Checkpoint", info: Any) -> dict[str, Any] | None:
     from dataclasses import asdict
 
     from metainspect.checkpoint.stats import tensor_stats
@@ -82,7 +102,7 @@ def _stats(ckpt: Checkpoint, info: Any) -> dict[str, Any] | None:
     return asdict(found) if found else None
 
 
-def _print_vars(ckpt: Checkpoint, rows: list[dict[str, Any]], stats: bool) -> None:
+def _print_vars(ckpt: "Checkpoint", rows: list[dict[str, Any]], stats: bool) -> None:
     columns = ["name", "dtype", "shape", "size", "role"]
     if stats:
         columns += ["min", "max", "mean", "std", "nan", "inf"]

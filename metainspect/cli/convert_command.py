@@ -1,18 +1,15 @@
 """The convert command: TensorFlow checkpoints to and from safetensors and npz."""
 
-from __future__ import annotations
-
 import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.checkpoint_commands import NoVerifyOpt
-from metainspect.cli.graph_commands import JsonOpt
-from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape, is_terminal
-from metainspect.cli.rewrite_command import _Progress
+from metainspect.cli.app import app
+from metainspect.cli.options import JsonOpt, NoVerifyOpt, dropped_by, parse_cast, parse_size, with_dropped_by
+from metainspect.cli.progress import progress_bars
+from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
 
 if TYPE_CHECKING:
     from metainspect.convert import ConvertPlan, TensorConversion
@@ -89,7 +86,8 @@ def convert(
 
     JSON (--json): {source, source_format, output, format, tensors: [{name,
     new_name (null: left out), dtype, new_dtype, stored_dtype, shape, nbytes,
-    new_nbytes, role, dropped_by, file}], metadata, files, summary, notes,
+    new_nbytes, role, drop_reason: {rule, pattern} | null, dropped_by, file}],
+    metadata, files, summary, notes,
     warnings, written: {files, bytes} | null}; see docs/convert.md.
 
     Exit codes: 0 written (or planned), 2 refused or unusable input.
@@ -97,7 +95,6 @@ def convert(
     from metainspect.convert import ConvertOptions, plan_conversion
     from metainspect.convert import convert as run_conversion
     from metainspect.errors import MetainspectError
-    from metainspect.rewrite import parse_size
 
     entries = []
     for text in metadata or ():
@@ -112,27 +109,24 @@ def convert(
                                      "or a byte count") from None
     options = ConvertOptions(
         to=to, renames=tuple(rename or ()), drop=tuple(drop or ()), keep=tuple(keep or ()),
-        drop_optimizer=drop_optimizer, cast=cast, shard_size=shard_size, metadata=tuple(entries),
+        drop_optimizer=drop_optimizer, cast=parse_cast(cast) if cast is not None else None, shard_size=shard_size,
+        metadata=tuple(entries),
         verify=not no_verify, sync=not no_sync,
     )
     if plan:
         result = plan_conversion(source, output, options)
     else:
-        progress = _Progress() if is_terminal() and sys.stderr.isatty() and not json else None
-        try:
+        with progress_bars() as progress:
             result = run_conversion(source, output, options, progress=progress)
-        finally:
-            if progress is not None:
-                progress.close()
     for note in result.notes:
         print(f"metainspect: note: {note}", file=sys.stderr)
     if json:
-        emit_json(result.to_json())
+        emit_json(with_dropped_by(result.to_json()))
         return
     _print(result, every=plan)
 
 
-def _print(plan: ConvertPlan, every: bool) -> None:
+def _print(plan: "ConvertPlan", every: bool) -> None:
     """--plan: every tensor's fate; otherwise the renamed and cast tensors and a count of the rest."""
     rows = [t for t in plan.tensors if every or (not t.dropped and (t.new_name != t.name or t.new_dtype != t.dtype))]
     if rows:
@@ -141,7 +135,7 @@ def _print(plan: ConvertPlan, every: bool) -> None:
         f"input:  {plan.source} ({plan.source_format}): {len(plan.tensors)} tensors, {format_bytes(plan.input_bytes)}",
         f"output: {plan.output} ({plan.format}): {len(plan.kept)} tensors, {format_bytes(plan.output_bytes)}",
     ]
-    reasons = Counter(t.dropped_by for t in plan.dropped)
+    reasons = Counter(dropped_by(t.drop_reason) for t in plan.dropped if t.drop_reason)
     if reasons:
         lines.append("left out: " + ", ".join(f"{count} ({why})" for why, count in sorted(reasons.items(), key=str)))
     lines += [f"warning: {w}" for w in plan.warnings]
@@ -151,11 +145,12 @@ def _print(plan: ConvertPlan, every: bool) -> None:
     emit_lines(lines)
 
 
-def _row(tensor: TensorConversion) -> list[str]:
+def _row(tensor: "TensorConversion") -> list[str]:
     """tensor, dtype, shape, what it becomes (new name and stored type, or why left out), size."""
     shape = format_shape(list(tensor.shape))
     if tensor.dropped:
-        return [tensor.name, tensor.dtype, shape, f"(left out: {tensor.dropped_by})", format_bytes(tensor.nbytes)]
+        why = dropped_by(tensor.drop_reason) if tensor.drop_reason else ""
+        return [tensor.name, tensor.dtype, shape, f"(left out: {why})", format_bytes(tensor.nbytes)]
     dtype = f"{tensor.dtype} -> {tensor.new_dtype}" if tensor.new_dtype != tensor.dtype else tensor.dtype
     becomes = f"{tensor.new_name} ({tensor.stored_dtype})" if tensor.new_name != tensor.name else f"({tensor.stored_dtype})"
     return [tensor.name, dtype, shape, becomes, format_bytes(tensor.new_nbytes)]

@@ -1,20 +1,15 @@
 """The diff command: what changed between two checkpoints or two graphs."""
 
-from __future__ import annotations
-
 import math
 import sys
-import time
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.checkpoint_commands import NoVerifyOpt
-from metainspect.cli.graph_commands import JsonOpt, TagsOpt, _matcher
+from metainspect.cli.app import app
+from metainspect.cli.options import EXIT_FINDINGS, JsonOpt, NoVerifyOpt, TagsOpt, matcher, parse_tags
+from metainspect.cli.progress import progress_bars
 from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
-from metainspect.errors import EXIT_FINDINGS
 
 if TYPE_CHECKING:
     from metainspect.diff import CheckpointDiff, GraphDiff, TensorChange
@@ -86,18 +81,18 @@ def diff(
 
     if kind is not None and kind not in ("graph", "checkpoint"):
         raise typer.BadParameter("must be graph or checkpoint", param_hint="--kind")
-    _matcher(match)  # refuses an invalid expression as a usage error
+    matcher(match)  # refuses an invalid expression as a usage error
     for value, flag in ((atol, "--atol"), (rtol, "--rtol")):
         if not value >= 0:  # NaN passes the range check
             raise typer.BadParameter("must be a number >= 0", param_hint=flag)
     renames = tuple(rename or ())
     result: CheckpointDiff | GraphDiff
     if pair_kind(a, b, kind) == CHECKPOINT:
-        with _ProgressBar(enabled=not json) as progress:
+        with progress_bars(after=_BAR_AFTER, enabled=not json) as progress:
             result = diff_checkpoints(a, b, match=match, renames=renames, values=not no_values, atol=atol,
                                       rtol=rtol, verify=not no_verify, progress=progress)
     else:
-        result = diff_graphs(a, b, tags=[t for t in tags.split(",") if t] if tags else None, match=match,
+        result = diff_graphs(a, b, tags=parse_tags(tags), match=match,
                              renames=renames)
     for note in result.notes:
         print(f"metainspect: note: {note}", file=sys.stderr)
@@ -111,35 +106,10 @@ def diff(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-class _ProgressBar:
-    """``progress(done, total)`` drawing a bar on a terminal's stderr once a diff has run a while."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.start = time.monotonic()
-        self.stack = ExitStack()
-        self.report: Any = None
-
-    def __enter__(self) -> _ProgressBar | None:
-        return self if self.enabled else None
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stack.close()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.report is None:
-            if done >= total or time.monotonic() - self.start < _BAR_AFTER:
-                return
-            from metainspect.cli.export_command import progress_reporter
-
-            self.report = self.stack.enter_context(progress_reporter())
-        self.report("comparing tensors", done, total)
-
-
 # -- checkpoints ----------------------------------------------------------------------------------
 
 
-def _print_checkpoints(result: CheckpointDiff, top: int) -> None:
+def _print_checkpoints(result: "CheckpointDiff", top: int) -> None:
     tolerance = "exact" if not (result.atol or result.rtol) else f"atol {result.atol:g}, rtol {result.rtol:g}"
     if not result.values_compared:
         tolerance = "values not compared"
@@ -173,7 +143,7 @@ def _print_checkpoints(result: CheckpointDiff, top: int) -> None:
     emit_lines(["identical" if result.identical else "different"])
 
 
-def _magnitude(change: TensorChange) -> tuple[bool, bool, float]:
+def _magnitude(change: "TensorChange") -> tuple[bool, bool, float]:
     """Sort key, largest first: NaN/Inf appearing, then no comparable values, then rel_l2 or mismatched."""
     v = change.values
     size = 0.0
@@ -182,7 +152,7 @@ def _magnitude(change: TensorChange) -> tuple[bool, bool, float]:
     return change.nan_appeared or change.inf_appeared, v is None, size
 
 
-def _change_row(change: TensorChange) -> list[str]:
+def _change_row(change: "TensorChange") -> list[str]:
     dtype = change.dtype_b if not change.dtype_changed else f"{change.dtype_a} -> {change.dtype_b}"
     shape = format_shape(list(change.shape_b))
     if change.shape_changed:
@@ -208,7 +178,7 @@ def _num(value: float | None) -> str:
 # -- graphs ---------------------------------------------------------------------------------------
 
 
-def _print_graphs(result: GraphDiff, top: int) -> None:
+def _print_graphs(result: "GraphDiff", top: int) -> None:
     nodes, functions = result.nodes, result.functions
     lines = [
         f"A: {result.a} ({result.graph_kind_a}, {nodes.nodes_a} nodes, {functions.functions_a} functions)",
@@ -280,11 +250,11 @@ def _table(columns: list[str], rows: Any, title: str, right: list[str] | None = 
     emit_table(columns, rows, right=right or ())
 
 
-def _print_fields(title: str, changes: tuple[FieldChange, ...]) -> None:
+def _print_fields(title: str, changes: "tuple[FieldChange, ...]") -> None:
     _table(["what", "A", "B"], ([_field_name(c), c.a or "", c.b or ""] for c in changes), title=title)
 
 
-def _field_name(change: FieldChange) -> str:
+def _field_name(change: "FieldChange") -> str:
     return f"{change.field} {change.key}" if change.key else change.field
 
 
@@ -300,7 +270,7 @@ def _keyed(keyed: Any) -> str:
                                                    ("changed", keyed.changed)) if v)
 
 
-def _fields(changes: tuple[FieldChange, ...]) -> str:
+def _fields(changes: "tuple[FieldChange, ...]") -> str:
     return "same" if not changes else f"{len(changes)} field(s) differ"
 
 

@@ -1,14 +1,12 @@
 """The edit command: a changed copy of a graph (.meta, GraphDef, SavedModel)."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from metainspect.cli import app
+from metainspect.cli.app import app
+from metainspect.cli.options import parse_pairs, parse_shape_assignment, parse_tags
 from metainspect.cli.render import emit_json, emit_lines
-from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
     from metainspect.edit import ChangeLog, EditSpec, WriteResult
@@ -98,7 +96,7 @@ def edit(
     detail}], counts: {operation: n}, notes}. Exit codes: 0 done (or planned);
     2 unusable input or an edit that cannot be made (nothing written).
     """
-    from metainspect.edit import apply_edits, open_target, write_in_place, write_output
+    from metainspect.graph.model import load_model
 
     spec = _spec(add_signature, inputs, outputs, method, remove_signature, set_tags, rename, set_shape,
                  drop_collection, prune_to, strip_training, clear_devices)
@@ -106,29 +104,29 @@ def edit(
         raise typer.BadParameter("give either -o OUT or --in-place, not both", param_hint="--in-place")
     if out is None and not in_place and not plan:
         raise typer.BadParameter("say where to write: -o OUT, --in-place, or --plan to only look", param_hint="-o")
-    target = open_target(path, [t for t in tags.split(",") if t] if tags else None)
-    log = apply_edits(target, spec)
+    editor = load_model(path, parse_tags(tags)).edit(copy=False).apply(spec)  # the model is not used again
+    log = editor.changes
     result: WriteResult | None = None
     if not plan and (len(log) or not in_place):
-        result = write_in_place(target) if in_place else write_output(target, out or "", changed=bool(len(log)))
-    _report(target.path, log, result, plan, json)
+        result = editor.save_in_place() if in_place else editor.save(out or "")
+    _report(editor.path, log, result, plan, json)
 
 
 def _spec(add_signature: str | None, inputs: list[str] | None, outputs: list[str] | None, method: str,
           remove_signature: list[str] | None, set_tags: str | None, rename: list[str] | None,
           set_shape: list[str] | None, drop_collection: list[str] | None, prune_to: str | None,
-          strip_training: bool, clear_devices: bool) -> EditSpec:
+          strip_training: bool, clear_devices: bool) -> "EditSpec":
     """The requested edits, every argument parsed (bad ones refused before any file is read)."""
     from metainspect.checkpoint.renames import parse_rename
-    from metainspect.edit import EditSpec, NewSignature, parse_shape_assignment
+    from metainspect.edit import EditSpec, NewSignature
     from metainspect.edit.signatures import method_name
 
     if (inputs or outputs) and add_signature is None:
         raise typer.BadParameter("--input/--output belong to --add-signature NAME", param_hint="--input")
     new_signature = None
     if add_signature is not None:
-        new_signature = NewSignature(add_signature, _pairs(inputs or [], "--input"),
-                                     _pairs(outputs or [], "--output"), method_name(method))
+        new_signature = NewSignature(add_signature, parse_pairs(inputs or [], "--input"),
+                                     parse_pairs(outputs or [], "--output"), method_name(method))
     for rule in rename or []:
         parse_rename(rule)
     spec = EditSpec(
@@ -136,7 +134,7 @@ def _spec(add_signature: str | None, inputs: list[str] | None, outputs: list[str
         strip_training=strip_training, prune_to=[o for o in (prune_to or "").split(",") if o],
         set_shapes=[parse_shape_assignment(s) for s in set_shape or []], clear_devices=clear_devices,
         add_signature=new_signature, set_tags=None if set_tags is None else [t for t in set_tags.split(",") if t],
-        renames=rename or [],
+        renames=list(rename or []),
     )
     if prune_to is not None and not spec.prune_to:
         raise typer.BadParameter("name at least one output, e.g. --prune-to probs", param_hint="--prune-to")
@@ -146,19 +144,7 @@ def _spec(add_signature: str | None, inputs: list[str] | None, outputs: list[str
     return spec
 
 
-def _pairs(items: list[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, tensor = item.partition("=")
-        if not sep or not key or not tensor:
-            raise MetainspectError(None, f"{option} {item!r}: expected KEY=TENSOR, e.g. x=x:0")
-        if key in pairs:
-            raise MetainspectError(None, f"{option}: key {key!r} given twice")
-        pairs[key] = tensor
-    return pairs
-
-
-def _report(path: str, log: ChangeLog, result: WriteResult | None, plan: bool, json: bool) -> None:
+def _report(path: str, log: "ChangeLog", result: "WriteResult | None", plan: bool, json: bool) -> None:
     written = result is not None
     if json:
         emit_json({

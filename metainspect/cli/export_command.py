@@ -1,22 +1,27 @@
 """The export command: a graph + checkpoint to a SavedModel for TF Serving, or a frozen graph."""
 
-from __future__ import annotations
-
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.check_command import InputOpt, OutputOpt
+from metainspect.cli.app import app
+from metainspect.cli.options import (
+    EXIT_FINDINGS,
+    EXIT_UNUSABLE,
+    InputOpt,
+    OutputOpt,
+    error_line,
+    parse_input_spec,
+    parse_pairs,
+    parse_tags,
+)
+from metainspect.cli.progress import progress_bars
 from metainspect.cli.render import emit_json, emit_lines, format_shape
-from metainspect.errors import EXIT_FINDINGS, EXIT_UNUSABLE, MetainspectError
+from metainspect.errors import MetainspectError
 
 if TYPE_CHECKING:
     from metainspect.export import ExportResult
-    from metainspect.export.progress import Progress
 
 DOCKER_HINT = "docker run -p 8501:8501 -v {path}:/models/model/1 -e MODEL_NAME=model tensorflow/serving"
 
@@ -87,8 +92,6 @@ def export_command(
 
     Exit codes: 0 written, 1 check found errors (nothing written), 2 unusable input or refused.
     """
-    from metainspect.cli.check_command import parse_endpoints
-
     tag_list = tuple(t for t in tags.split(",") if t)
     if model_factory is not None:
         _export_tf2(model, out, frozen, checkpoint, model_factory, input_spec or [], signature_name, tag_list,
@@ -99,21 +102,21 @@ def export_command(
                                "for a graph use --input KEY=TENSOR")
     from metainspect.export import AmbiguousSignature, CheckFailed, ExportOptions, export
 
+    model_tag_list = parse_tags(model_tags)
     options = ExportOptions(
-        checkpoint=checkpoint, inputs=parse_endpoints(input_ or [], "--input"),
-        outputs=parse_endpoints(output or [], "--output"), signature_name=signature_name, tags=tag_list,
-        model_tags=tuple(t for t in model_tags.split(",") if t) if model_tags else None,
-        clear_devices=clear_devices, force=force,
+        checkpoint=checkpoint, inputs=parse_pairs(input_ or [], "--input"),
+        outputs=parse_pairs(output or [], "--output"), signature_name=signature_name, tags=tag_list,
+        model_tags=tuple(model_tag_list) if model_tag_list else None, clear_devices=clear_devices, force=force,
     )
     try:
-        with progress_reporter() as progress:
+        with progress_bars() as progress:
             result = export(model, out=out, frozen=frozen, options=options, engine=engine, progress=progress)
     except CheckFailed as exc:
-        print(f"metainspect: {exc}", file=sys.stderr)
+        print(f"metainspect: {error_line(exc)}", file=sys.stderr)
         raise typer.Exit(EXIT_FINDINGS) from None
     except AmbiguousSignature as exc:
         _print_candidates(exc)
-        print(f"metainspect: {exc}", file=sys.stderr)
+        print(f"metainspect: {error_line(exc)}", file=sys.stderr)
         raise typer.Exit(EXIT_UNUSABLE) from None
     if json:
         emit_json(result.to_json())
@@ -123,7 +126,7 @@ def export_command(
 
 def _export_tf2(checkpoint: str, out: str | None, frozen: str | None, other_checkpoint: str | None, factory: str,
                 specs: list[str], signature_name: str, tags: tuple[str, ...], engine: str, json: bool) -> None:
-    from metainspect.export.tf2_factory import export_from_factory, parse_input_spec
+    from metainspect.export.tf2_factory import export_from_factory
 
     if frozen is not None or other_checkpoint is not None:
         raise MetainspectError(None, "with --model-factory, MODEL is the TF2 checkpoint; --frozen and --checkpoint "
@@ -133,11 +136,8 @@ def _export_tf2(checkpoint: str, out: str | None, frozen: str | None, other_chec
                                "TensorFlow (--engine tf)")
     if out is None:
         raise MetainspectError(None, "give --out DIR for the SavedModel")
-    try:
-        parsed = [parse_input_spec(s) for s in specs]
-    except ValueError as exc:
-        raise MetainspectError(None, f"--input-spec {exc}") from None
-    with progress_reporter() as progress:
+    parsed = [parse_input_spec(s) for s in specs]
+    with progress_bars() as progress:
         summary = export_from_factory(checkpoint, out, factory, parsed, signature_name=signature_name, tags=tags,
                                       progress=progress)
     if json:
@@ -154,7 +154,7 @@ def _export_tf2(checkpoint: str, out: str | None, frozen: str | None, other_chec
     emit_lines(lines)
 
 
-def result_lines(result: ExportResult) -> list[str]:
+def result_lines(result: "ExportResult") -> list[str]:
     """The human summary of an export."""
     source = {"given": "as given", "signature": "the model's own", "inferred": "proposed by check"}
     lines = [f"exported {result.model} with the {result.engine} engine",
@@ -190,25 +190,3 @@ def _print_candidates(exc: Any) -> None:
         reasons = f"  ({'; '.join(candidate.reasons)})" if candidate.reasons else ""
         print(f"  {candidate.role:<14} {candidate.key}={candidate.tensor}  {candidate.dtype or '?'} "
               f"{format_shape(candidate.shape)}  score {candidate.score}{reasons}", file=sys.stderr)
-
-
-@contextmanager
-def progress_reporter() -> Iterator[Progress]:
-    """A progress callback drawing rich bars on stderr when it is a terminal, silent otherwise."""
-    from metainspect.export.progress import silent
-
-    if not sys.stderr.isatty():
-        yield silent
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
-    tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  console=Console(stderr=True), transient=True) as bars:
-        def report(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bars.add_task(step, total=total)
-            bars.update(tasks[step], completed=done, total=total)
-
-        yield report

@@ -1,15 +1,13 @@
 """The graph command: pictures of a graph, in TensorBoard or through Graphviz."""
 
-from __future__ import annotations
-
 import os
 import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.graph_commands import JsonOpt, TagsOpt
+from metainspect.cli.app import app
+from metainspect.cli.options import JsonOpt, TagsOpt
 from metainspect.cli.render import emit_json, emit_lines
 
 if TYPE_CHECKING:
@@ -160,12 +158,12 @@ def _compile(pattern: str | None) -> re.Pattern[str] | None:
         raise typer.BadParameter(f"invalid regular expression {pattern!r}: {exc}", param_hint="--match") from None
 
 
-def _title(subject: Subject) -> str:
+def _title(subject: "Subject") -> str:
     what = f"function {subject.function}" if subject.function else subject.model.kind
     return f"{os.path.basename(subject.model.path.rstrip('/'))} ({what}, {len(subject.nodes)} nodes)"
 
 
-def _facts(subject: Subject, knowledge: Knowledge) -> dict[str, Any]:
+def _facts(subject: "Subject", knowledge: "Knowledge") -> dict[str, Any]:
     return {
         "model": subject.model.path, "kind": subject.model.kind, "function": subject.function,
         "nodes": len(subject.nodes), "checkpoint": knowledge.checkpoint_path,
@@ -177,7 +175,7 @@ def _facts(subject: Subject, knowledge: Knowledge) -> dict[str, Any]:
     }
 
 
-def _dot_json(picture: DotPicture, path: str | None) -> dict[str, Any]:
+def _dot_json(picture: "DotPicture", path: str | None) -> dict[str, Any]:
     return {"path": path, "depth": picture.depth, "selected_nodes": picture.selected_nodes,
             "drawn_nodes": picture.drawn_nodes, "drawn_edges": picture.drawn_edges,
             "collapsed_scopes": picture.collapsed_scopes, "series_merged": picture.series_merged,

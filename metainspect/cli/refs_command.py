@@ -1,16 +1,14 @@
 """The ``refs`` command: a reference index that lets zarr, xarray and Dask read a checkpoint in place."""
 
-from __future__ import annotations
-
 import json as json_module
 import sys
 from typing import Annotated
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.checkpoint_commands import CkptArg, _open
-from metainspect.cli.graph_commands import JsonOpt
+from metainspect.cli.app import app
+from metainspect.cli.checkpoint_commands import _open
+from metainspect.cli.options import CkptArg, JsonOpt
 from metainspect.cli.render import emit_json, emit_lines
 
 

@@ -1,17 +1,14 @@
 """The rewrite command: a new checkpoint with tensors renamed, dropped, cast or resharded."""
 
-from __future__ import annotations
-
 import sys
-import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli import app
-from metainspect.cli.checkpoint_commands import CkptArg, NoVerifyOpt
-from metainspect.cli.graph_commands import JsonOpt
-from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape, is_terminal
+from metainspect.cli.app import app
+from metainspect.cli.options import CkptArg, JsonOpt, NoVerifyOpt, dropped_by, parse_cast, parse_size, with_dropped_by
+from metainspect.cli.progress import progress_bars
+from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
 
 if TYPE_CHECKING:
     from metainspect.rewrite import RewritePlan, TensorPlan
@@ -81,7 +78,8 @@ def rewrite(
 
     JSON (--json): {source, source_format, source_shards, output, in_place,
     backup, tensors: [{name, new_name (null: dropped), dtype, new_dtype,
-    shape, nbytes, new_nbytes, partitioned, role, dropped_by}],
+    shape, nbytes, new_nbytes, partitioned, role, drop_reason: {rule: keep |
+    drop | drop_optimizer, pattern} | null, dropped_by}],
     object_graph: {attributes_removed, slot_variables_removed, keys_renamed,
     full_names_renamed} | null, summary: {tensors, kept, dropped, renamed,
     cast, input_bytes, output_bytes, dropped_bytes, output_shards},
@@ -90,34 +88,37 @@ def rewrite(
 
     Exit codes: 0 written (or planned), 2 refused or unusable input.
     """
+    from metainspect.api import rewrite_checkpoint
     from metainspect.errors import MetainspectError
-    from metainspect.rewrite import RewriteOptions, parse_size, plan_rewrite, rewrite_checkpoint
+    from metainspect.rewrite import RewriteOptions, plan_rewrite
 
     if output is None and not in_place:
         raise MetainspectError(None, "rewrite needs -o OUT_PREFIX (or --in-place to rewrite the input itself)")
     options = RewriteOptions(
         renames=tuple(rename or ()), drop=tuple(drop or ()), keep=tuple(keep or ()), drop_optimizer=drop_optimizer,
-        cast=cast, shard_size=parse_size(shard_size) if shard_size is not None else None, verify=not no_verify,
+        cast=parse_cast(cast) if cast is not None else None,
+        shard_size=parse_size(shard_size) if shard_size is not None else None, verify=not no_verify,
         sync=not no_sync,
     )
     if plan:
         result = plan_rewrite(path, options, out_prefix=output, in_place=in_place)
     else:
-        progress = _Progress() if is_terminal() and sys.stderr.isatty() and not json else None
-        try:
+        with progress_bars() as progress:
             result = rewrite_checkpoint(path, output, options, in_place=in_place, progress=progress)
-        finally:
-            if progress is not None:
-                progress.close()
     for note in result.notes:
         print(f"metainspect: note: {note}", file=sys.stderr)
     if json:
-        emit_json(result.to_json())
+        emit_json(rewrite_document(result))
         return
     _print(result)
 
 
-def _print(plan: RewritePlan) -> None:
+def rewrite_document(plan: "RewritePlan") -> dict[str, Any]:
+    """``rewrite --json``: the plan's data, each tensor with ``dropped_by`` in flag words too."""
+    return with_dropped_by(plan.to_json())
+
+
+def _print(plan: "RewritePlan") -> None:
     changes = [t for t in plan.tensors if t.dropped or t.renamed or t.cast]
     if changes:
         emit_table(["change", "tensor", "dtype", "shape", "result", "size"], (_row(t) for t in changes), right=["size"])
@@ -151,11 +152,12 @@ def _print(plan: RewritePlan) -> None:
     emit_lines(lines)
 
 
-def _row(tensor: TensorPlan) -> list[str]:
+def _row(tensor: "TensorPlan") -> list[str]:
     """change, tensor, dtype, shape, result (new name or why dropped), size."""
     shape = format_shape(list(tensor.shape))
     if tensor.dropped:
-        return ["drop", tensor.name, tensor.dtype, shape, f"({tensor.dropped_by})", format_bytes(tensor.nbytes)]
+        reason = f"({dropped_by(tensor.drop_reason)})" if tensor.drop_reason else ""
+        return ["drop", tensor.name, tensor.dtype, shape, reason, format_bytes(tensor.nbytes)]
     kinds = [k for k, on in (("rename", tensor.renamed), ("cast", tensor.cast)) if on]
     dtype = f"{tensor.dtype} -> {tensor.new_dtype}" if tensor.cast else tensor.dtype
     size = format_bytes(tensor.nbytes)
@@ -166,25 +168,3 @@ def _row(tensor: TensorPlan) -> list[str]:
 
 def _shards(count: int) -> str:
     return f"{count} shard" + ("" if count == 1 else "s")
-
-
-class _Progress:
-    """A one-line progress report on stderr, refreshed at most 10 times a second."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-        self._shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and done < total:
-            return
-        self._last = now
-        percent = 100 * done // total if total else 100
-        sys.stderr.write(f"\rwriting: {percent:3d}% ({format_bytes(done)} of {format_bytes(total)})")
-        sys.stderr.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            sys.stderr.write("\n")

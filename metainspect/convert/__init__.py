@@ -30,12 +30,11 @@ from google.protobuf import text_format
 
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.renames import Rename
-from metainspect.checkpoint.selection import SelectionError, select
+from metainspect.checkpoint.selection import Dropped, SelectionError, select
 from metainspect.convert import npz, safetensors
 from metainspect.convert.sources import Source, SourceTensor, open_source
 from metainspect.convert.writers import (
     Item,
-    ProgressCallback,
     SafetensorsFile,
     index_document,
     string_width,
@@ -49,7 +48,8 @@ from metainspect.formats.bundle import data_file_name
 from metainspect.formats.bundle_writer import encode_strings, starts_new_shard
 from metainspect.formats.checkpoint_state import STATE_FILE
 from metainspect.formats.filesystem import filesystem, is_url, staged_output
-from metainspect.rewrite import RewriteOptions, parse_cast
+from metainspect.progress import Progress
+from metainspect.rewrite import RewriteOptions, cast_types
 
 if TYPE_CHECKING:
     from metainspect.proto.checkpoint_state_pb2 import CheckpointState
@@ -61,7 +61,7 @@ DIRECTORY_NAMES = {"safetensors": "model.safetensors", "npz": "model.npz", "chec
 #: source formats that are TensorFlow checkpoints
 _CHECKPOINT_FORMATS = ("v1", "v2")
 #: why the TF2 object graph is not in a safetensors or npz output
-OBJECT_GRAPH_LEFT_OUT = "object graph"
+OBJECT_GRAPH_LEFT_OUT = Dropped("object_graph")
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,8 @@ class TensorConversion:
     new_nbytes: int
     #: model | optimizer | bookkeeping
     role: str
-    #: why it is left out: ``--drop PATTERN``, ``--keep``, ``--drop-optimizer``, ``object graph``
-    dropped_by: str | None = None
+    #: why it is left out (None when kept): a selection rule, or ``object_graph``
+    drop_reason: Dropped | None = None
     #: the output file holding it
     file: str | None = None
 
@@ -147,14 +147,16 @@ class ConvertPlan:
         return sum(t.new_nbytes for t in self.tensors)
 
     def to_json(self) -> dict[str, object]:
-        """Plain data for ``--json`` (schema in docs/convert.md)."""
+        """The plan as plain data (``convert --json`` adds each tensor's ``dropped_by`` in flag words)."""
         written = None
         if self.written:
             written = {"files": list(self.files), "bytes": sum(filesystem(f).size(f) for f in self.files)}
         return {
             "source": self.source, "source_format": self.source_format, "output": self.output,
             "format": self.format,
-            "tensors": [dataclasses.asdict(t) | {"shape": list(t.shape)} for t in self.tensors],
+            "tensors": [dataclasses.asdict(t) | {"shape": list(t.shape),
+                                                 "drop_reason": t.drop_reason._asdict() if t.drop_reason else None}
+                        for t in self.tensors],
             "metadata": self.metadata, "files": list(self.files),
             "summary": {
                 "tensors": len(self.tensors), "kept": len(self.kept), "dropped": len(self.dropped),
@@ -208,10 +210,10 @@ def plan_conversion(source: str, output: str | None, options: ConvertOptions = C
 
 
 def convert(source: str, output: str, options: ConvertOptions = ConvertOptions(), *,
-            progress: ProgressCallback | None = None) -> ConvertPlan:
+            progress: Progress | None = None) -> ConvertPlan:
     """Convert ``source`` into ``output`` atomically and return the plan carried out.
 
-    ``progress(done, total)`` is called with output data bytes as tensors are written. A URL
+    ``progress("writing", done, total)`` is called with output data bytes as tensors are written. A URL
     output is written to a local temporary directory, then uploaded one object per file in the
     plan's order (index or state file last); a failure deletes what was uploaded.
     """
@@ -227,7 +229,7 @@ def convert(source: str, output: str, options: ConvertOptions = ConvertOptions()
 
 
 def _convert_to_url(source: str, output: str, options: ConvertOptions,
-                    progress: ProgressCallback | None) -> ConvertPlan:
+                    progress: Progress | None) -> ConvertPlan:
     files = filesystem(output)
     planned = plan_conversion(source, output, options)
     for path in planned.files:
@@ -255,7 +257,7 @@ def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[
                                        ".npz output here")
     selected, notes = _select(source, options)
     decided: dict[str, tuple[str, dtypes.DType, int]] = {}  # name -> (new name, new dtype, npz width)
-    cast = parse_cast(options.cast) if options.cast else None
+    cast = cast_types(options.cast) if options.cast is not None else None
     for tensor in source.tensors:
         new_name = selected.get(tensor.name)
         if new_name is None:
@@ -265,7 +267,7 @@ def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[
         width = string_width(source.values(tensor)) if fmt == "npz" and new_dtype.name == "string" else 0
         decided[tensor.name] = (new_name, new_dtype, width)
     if cast and not any(tensor.dtype == cast[0] for tensor in source.tensors if tensor.name in decided):
-        raise MetainspectError(source.path, f"cast {options.cast}: no {cast[0].name} tensor to cast")
+        raise MetainspectError(source.path, f"cast {':'.join(options.cast or ())}: no {cast[0].name} tensor to cast")
     source.check([t for t in source.tensors if t.name in decided])
     items = [Item(t, *decided[t.name][:2], _output_size(source, t, *decided[t.name][1:], fmt), decided[t.name][2])
              for t in source.tensors if t.name in decided]
@@ -297,11 +299,11 @@ def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[
 class _Selection(dict[str, str]):
     """Kept input name -> output name, and why the others are left out."""
 
-    def __init__(self, kept: dict[str, str], dropped: dict[str, str]) -> None:
+    def __init__(self, kept: dict[str, str], dropped: dict[str, Dropped]) -> None:
         super().__init__(kept)
         self.why = dropped
 
-    def dropped_by(self, name: str) -> str | None:
+    def dropped_by(self, name: str) -> Dropped | None:
         return self.why.get(name)
 
 
@@ -313,9 +315,9 @@ def _select(source: Source, options: ConvertOptions) -> tuple[_Selection, list[s
         chosen = select(names, roles, keep=options.keep, drop=options.drop, drop_optimizer=options.drop_optimizer,
                         renames=options.renames)
     except SelectionError as exc:
-        raise MetainspectError(source.path, exc.message) from None
+        raise exc.with_path(source.path) from None
     new_names = {s.name: s.new_name for s in chosen if s.new_name is not None}
-    dropped = {s.name: s.dropped_by.text for s in chosen if s.dropped_by is not None}
+    dropped = {s.name: s.dropped_by for s in chosen if s.dropped_by is not None}
     if not names:
         raise MetainspectError(source.path, "holds no tensor to convert" + (
             f" (only {OBJECT_GRAPH_KEY}, TensorFlow's bookkeeping)" if source.tensors else ""))
@@ -388,7 +390,7 @@ def _metadata(source: Source, selected: _Selection, items: list[Item], options: 
         texts = [r.text if isinstance(r, Rename) else r for r in options.renames]
         metadata["renames"] = json.dumps(texts, ensure_ascii=False)
     if options.cast:
-        metadata["cast"] = options.cast
+        metadata["cast"] = ":".join(options.cast)  # recorded as SRC:DST
     if fmt == "npz":
         metadata["dtypes"] = json.dumps({i.new_name: i.new_dtype.name for i in items}, ensure_ascii=False)
     for key, value in options.metadata:
@@ -464,7 +466,7 @@ def _shards(sizes: Sequence[tuple[str, int]], limit: int | None) -> list[list[st
 
 
 def _write(source: Source, plan: ConvertPlan, layout: _Layout, options: ConvertOptions,
-           progress: ProgressCallback | None) -> list[str]:
+           progress: Progress | None) -> list[str]:
     if plan.output is None:
         raise MetainspectError(None, "no output named")
     if plan.format == "safetensors":

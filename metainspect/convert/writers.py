@@ -28,14 +28,11 @@ from metainspect.formats import atomic, crc, dtypes
 from metainspect.formats.bundle import crc_mismatch
 from metainspect.formats.bundle_writer import BundleWriter, CopyLanes
 from metainspect.formats.wire import BytesLike
-from metainspect.rewrite.stream import Converter, crc_range
+from metainspect.progress import Progress
+from metainspect.rewrite.stream import WRITING, Converter, crc_range
 
 if TYPE_CHECKING:
     import numpy as np
-
-#: ``progress(done, total)`` in output data bytes
-ProgressCallback = Callable[[int, int], None]
-
 
 @dataclass
 class Item:
@@ -68,7 +65,7 @@ class SafetensorsFile:
 class _Progress:
     """Bytes written by this thread plus bytes copied by the lanes, reported as they grow."""
 
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+    def __init__(self, callback: Progress | None, total: int) -> None:
         self.callback = callback
         self.total = total
         self.written = 0
@@ -84,7 +81,7 @@ class _Progress:
 
     def _report(self) -> None:
         if self.callback is not None:
-            self.callback(self.written + self.copied, self.total)
+            self.callback(WRITING, self.written + self.copied, self.total)
 
 
 class _Overflows:
@@ -117,7 +114,7 @@ def _copyable(source: Source, item: Item) -> list[Run] | None:
 
 
 def write_safetensors(source: Source, items: list[Item], files: list[SafetensorsFile], index: tuple[str, bytes] | None,
-                      *, verify: bool, sync: bool, progress: ProgressCallback | None) -> list[str]:
+                      *, verify: bool, sync: bool, progress: Progress | None) -> list[str]:
     """Write ``files`` (and the Hugging Face ``index`` file of a sharded output); return warnings."""
     where = {name: (file, entry) for file in files for name, entry in file.entries.items()}
     report = _Progress(progress, sum(item.nbytes for item in items))
@@ -206,7 +203,7 @@ def index_document(files: list[SafetensorsFile], metadata: dict[str, str] | None
 
 
 def write_npz(source: Source, items: list[Item], path: str, metadata: dict[str, str], *, sync: bool,
-              progress: ProgressCallback | None) -> list[str]:
+              progress: Progress | None) -> list[str]:
     """Write the npz archive ``path``; return warnings."""
     report = _Progress(progress, sum(item.nbytes for item in items))
     overflows = _Overflows()
@@ -263,7 +260,7 @@ def _trailing_nuls(values: np.ndarray) -> int:
 
 
 def write_checkpoint(source: Source, items: list[Item], prefix: str, state: tuple[str, bytes] | None, *,
-                     shard_size: int | None, sync: bool, progress: ProgressCallback | None) -> list[str]:
+                     shard_size: int | None, sync: bool, progress: Progress | None) -> list[str]:
     """Write a V2 checkpoint at ``prefix`` (and a ``checkpoint`` state file when ``state`` names
     one) with the pure bundle writer; return warnings."""
     report = _Progress(progress, sum(item.nbytes for item in items))

@@ -23,6 +23,7 @@ from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.diff.results import Renamed, name_filter
 from metainspect.diff.values import ValueDiff, comparable, compare_values
 from metainspect.errors import MetainspectError
+from metainspect.progress import Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint, TensorInfo
 
 CHECKPOINT = "checkpoint"
-#: ``progress(done, total)``: bytes of both checkpoints compared so far, out of ``total``
-ProgressCallback = Callable[[int, int], None]
+#: the step a diff reports progress under: ``progress(COMPARING, done, total)`` with the bytes of both
+#: checkpoints compared so far
+COMPARING = "comparing tensors"
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def _entry_json(entry: TensorEntry) -> dict[str, Any]:
 def diff_checkpoints(
     a: str | os.PathLike[str] | Checkpoint, b: str | os.PathLike[str] | Checkpoint, *,
     match: str | re.Pattern[str] | None = None, renames: Iterable[str | Rename] = (), values: bool = True,
-    atol: float = 0.0, rtol: float = 0.0, verify: bool = True, progress: ProgressCallback | None = None,
+    atol: float = 0.0, rtol: float = 0.0, verify: bool = True, progress: Progress | None = None,
 ) -> CheckpointDiff:
     """Compare checkpoint ``a`` with checkpoint ``b`` (paths or opened :class:`Checkpoint` objects).
 
@@ -237,9 +239,9 @@ def _values_comparable(a: TensorInfo, b: TensorInfo) -> bool:
 
 
 class _Progress:
-    """Turns per-chunk element counts into ``progress(done_bytes, total_bytes)`` calls."""
+    """Turns per-chunk element counts into ``progress("comparing tensors", done_bytes, total_bytes)`` calls."""
 
-    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+    def __init__(self, callback: Progress | None, total: int) -> None:
         self.callback, self.total, self.done = callback, total, 0
 
     def tensor(self, pair_bytes: int, elements: int) -> Callable[[int], None] | None:
@@ -253,7 +255,7 @@ class _Progress:
             counted[0] += n
             self.done = start + int(counted[0] * per_element)
             assert self.callback is not None
-            self.callback(self.done, self.total)
+            self.callback(COMPARING, self.done, self.total)
 
         return report
 

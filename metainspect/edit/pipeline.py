@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from metainspect.checkpoint.renames import Renamer
+from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.edit.changes import ChangeLog
 from metainspect.edit.target import EditTarget
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 from metainspect.graph.attrs import Shape
 
 
 @dataclass(frozen=True)
 class NewSignature:
-    """``--add-signature NAME --input k=tensor --output k=tensor --method M``."""
+    """A SignatureDef to add: its key, input and output keys -> tensor names, and method."""
 
     name: str
     inputs: dict[str, str]
@@ -39,7 +39,7 @@ class EditSpec:
     clear_devices: bool = False
     add_signature: NewSignature | None = None
     set_tags: list[str] | None = None
-    renames: list[str] = field(default_factory=list)
+    renames: list[str | Rename] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (self.remove_signatures or self.drop_collections or self.strip_training or self.prune_to
@@ -48,7 +48,7 @@ class EditSpec:
 
 
 #: operations that need a MetaGraphDef (a bare GraphDef has no signatures, tags or collections)
-_META_ONLY = ("remove-signature", "drop-collection", "add-signature", "set-tags")
+_META_ONLY = ("remove_signatures", "drop_collections", "add_signature", "set_tags")
 
 
 def apply_edits(target: EditTarget, spec: EditSpec) -> ChangeLog:
@@ -61,7 +61,7 @@ def apply_edits(target: EditTarget, spec: EditSpec) -> ChangeLog:
         return _apply(target, spec)
     except MetainspectError as exc:
         if exc.path is None:
-            raise MetainspectError(target.path, exc.message) from None
+            raise exc.with_path(target.path) from None
         raise
 
 
@@ -74,8 +74,9 @@ def _apply(target: EditTarget, spec: EditSpec) -> ChangeLog:
         asked = [name for name, wanted in zip(_META_ONLY, (spec.remove_signatures, spec.drop_collections,
                                                            spec.add_signature, spec.set_tags is not None)) if wanted]
         if asked:
-            raise MetainspectError(None, f"--{asked[0]}: a bare GraphDef has no signatures, tags or collections "
-                                   "(edit a .meta or SavedModel)")
+            hint = Hint(asked[0])  # type: ignore[arg-type]
+            raise MetainspectError(None, f"{hint.text}: a bare GraphDef has no signatures, tags or collections "
+                                   "(edit a .meta or SavedModel)", hint)
     renamer = Renamer(spec.renames)  # parse the rules before anything runs
     meta_graph = target.meta_graph
     log = ChangeLog()
@@ -108,7 +109,7 @@ def _apply(target: EditTarget, spec: EditSpec) -> ChangeLog:
     return log
 
 
-def _rename_other_meta_graphs(target: EditTarget, rules: list[str], key_rules: tuple[str, ...],
+def _rename_other_meta_graphs(target: EditTarget, rules: list[str | Rename], key_rules: tuple[str, ...],
                               log: ChangeLog) -> tuple[str, ...]:
     """A SavedModel's meta graphs share variables/: rename them all, so their savers agree.
 
@@ -146,8 +147,9 @@ def _follow_key_renames(target: EditTarget, rules: tuple[str, ...], count: int, 
 
 
 def _check_tags(target: EditTarget, tags: list[str]) -> None:
+    hint = Hint("set_tags")
     if not tags:
-        raise MetainspectError(None, "--set-tags: a SavedModel meta graph needs at least one tag")
+        raise MetainspectError(None, f"{hint.text}: a SavedModel meta graph needs at least one tag", hint)
     for i, other in enumerate(target.graph.meta_graphs):
         if i != target.index and set(other.meta_info_def.tags) == set(tags):
-            raise MetainspectError(None, f"--set-tags: another meta graph is already tagged {','.join(tags)}")
+            raise MetainspectError(None, f"{hint.text}: another meta graph is already tagged {','.join(tags)}", hint)

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError, TensorNotFoundError
 from metainspect.graph.collections import INIT_COLLECTIONS, TRAINING_COLLECTIONS, VARIABLE_COLLECTIONS
 from metainspect.graph.endpoints import INIT_OP_SIGNATURE
 from metainspect.graph.names import op_name, split_reference
@@ -44,16 +44,17 @@ _VARIABLE_WRITES = ASSIGN_OPS | INIT_CHECK_OPS
 def prune_to(meta_graph: MetaGraphDef, outputs: list[str], log: ChangeLog | None = None) -> int:
     """Keep what ``outputs`` (op or tensor names) need plus the saver and initialisers.
 
-    Returns how many nodes were removed. Raises MetainspectError for an unknown output.
+    Returns how many nodes were removed. Raises TensorNotFoundError for an unknown output.
     """
     log = log_for(log, "prune-to")
     names = {node.name for node in meta_graph.graph_def.node}
     wanted = [split_reference(output)[1] for output in outputs]
     missing = [output for output, op in zip(outputs, wanted) if op not in names]
+    hint = Hint("prune_to")
     if missing:
-        raise MetainspectError(None, f"--prune-to: no node {missing[0]!r} in the graph")
+        raise TensorNotFoundError(None, f"{hint.text}: no node {missing[0]!r} in the graph", missing[0], hint)
     if not wanted:
-        raise MetainspectError(None, "--prune-to needs at least one output")
+        raise MetainspectError(None, f"{hint.text} needs at least one output", hint)
     index = _index(meta_graph)
     keep = _keep(index, meta_graph, [*wanted, *_restore_roots(meta_graph)])
     removed = index.nodes.keys() - keep

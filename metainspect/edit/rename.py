@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 from metainspect.graph.names import is_valid_node_name, rename_reference
 from metainspect.graph.ops import FRAME_ENTER_OPS
 from metainspect.graph.saver import checkpoint_keys
@@ -57,7 +57,8 @@ def rename(meta_graph: MetaGraphDef, rules: Renamer | Iterable[Rename | str],
     key_mapping = renamer.mapping(dict.fromkeys(keys))
     unused = renamer.unused()
     if unused and every_rule_used:
-        raise MetainspectError(None, f"--rename {unused[0].text!r} matches no node and no checkpoint key")
+        hint = Hint("renames", unused[0].text)
+        raise MetainspectError(None, f"{hint.text} matches no node and no checkpoint key", hint)
 
     for node in graph_def.node:
         _rename_node(node, mapping, renamer, log)
@@ -87,7 +88,8 @@ def _rules_used(renamer: Renamer, renamed: dict[str, str]) -> tuple[str, ...]:
 def _valid_names(mapping: dict[str, str]) -> dict[str, str]:
     bad = [new for new in mapping.values() if not is_valid_node_name(new)]
     if bad:
-        raise MetainspectError(None, f"--rename would name a node {bad[0]!r}, which TensorFlow refuses")
+        hint = Hint("renames")
+        raise MetainspectError(None, f"{hint.text} would name a node {bad[0]!r}, which TensorFlow refuses", hint)
     return mapping
 
 

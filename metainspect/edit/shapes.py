@@ -1,38 +1,16 @@
-"""``--set-shape NAME=DIMS``: change what shape a placeholder accepts."""
+"""Change what shape a placeholder accepts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError, TensorNotFoundError
 from metainspect.graph.attrs import Shape
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
     from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
-
-
-def parse_shape_assignment(text: str) -> tuple[str, Shape]:
-    """``x=?,784`` -> ``("x", [None, 784])``; ``x=`` or ``x=[]`` is a scalar, ``x=*`` unknown rank.
-
-    Brackets are optional; ``?`` and ``-1`` mean an unknown dimension.
-    """
-    name, sep, dims = text.partition("=")
-    if not sep or not name:
-        raise MetainspectError(None, f"--set-shape {text!r}: expected NAME=DIMS, e.g. x=?,784")
-    dims = dims.strip().removeprefix("[").removesuffix("]").replace(" ", "")
-    if dims == "*":
-        return name, None
-    shape: list[int | None] = []
-    for part in dims.split(",") if dims else []:
-        if part in ("?", "-1", "None"):
-            shape.append(None)
-        elif part.isdigit():
-            shape.append(int(part))
-        else:
-            raise MetainspectError(None, f"--set-shape {text!r}: dimension {part!r} is not a size, ? or -1")
-    return name, shape
 
 
 def format_shape(shape: Shape) -> str:
@@ -58,15 +36,19 @@ def set_shape(meta_graph: MetaGraphDef, name: str, shape: Shape, log: ChangeLog 
     node = nodes.get(name)
     if node is None or node.op not in PLACEHOLDER_OPS:
         placeholders = ", ".join(n.name for n in meta_graph.graph_def.node if n.op in PLACEHOLDER_OPS) or "none"
-        what = f"no node {name!r}" if node is None else f"{name!r} is a {node.op}, not a placeholder"
-        raise MetainspectError(None, f"--set-shape: {what} (placeholders: {placeholders})")
+        hint = Hint("set_shapes")
+        if node is None:
+            raise TensorNotFoundError(None, f"{hint.text}: no node {name!r} (placeholders: {placeholders})", name, hint)
+        raise MetainspectError(None, f"{hint.text}: {name!r} is a {node.op}, not a placeholder "
+                               f"(placeholders: {placeholders})", hint)
     if node.op == "PlaceholderWithDefault" and node.input:
         default = nodes.get(split_reference(node.input[0])[1])
         if default is not None and default.op in CONST_OPS and "value" in default.attr:
             held = shape_to_list(default.attr["value"].tensor.tensor_shape)
             if not shapes_compatible(held, shape):
-                raise MetainspectError(None, f"--set-shape {name}: its default value has shape "
-                                       f"{format_shape(held)}, which does not fit {format_shape(shape)}")
+                hint = Hint("set_shapes", name)
+                raise MetainspectError(None, f"{hint.text}: its default value has shape "
+                                       f"{format_shape(held)}, which does not fit {format_shape(shape)}", hint)
     old = shape_to_list(node.attr["shape"].shape) if "shape" in node.attr else None
     if "shape" not in node.attr or old != shape:
         _write(node.attr["shape"].shape, shape)

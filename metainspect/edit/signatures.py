@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from metainspect.edit.changes import ChangeLog, log_for
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError, TensorNotFoundError
 from metainspect.graph.endpoints import METHODS, PREDICT, method_name, method_problems
 
 if TYPE_CHECKING:
@@ -31,11 +31,14 @@ def add_signature(meta_graph: MetaGraphDef, name: str, inputs: dict[str, str], o
     log = log_for(log, "add-signature")
     method = method_name(method)
     if not name:
-        raise MetainspectError(None, "--add-signature: the signature needs a name")
+        hint = Hint("add_signature")
+        raise MetainspectError(None, f"{hint.text}: the signature needs a name", hint)
     if name in meta_graph.signature_def and not replace:
-        raise MetainspectError(None, f"signature {name!r} exists; remove it first (--remove-signature {name})")
+        hint = Hint("remove_signature", name)
+        raise MetainspectError(None, f"signature {name!r} exists; {hint.text}", hint)
     if not inputs or not outputs:
-        raise MetainspectError(None, f"signature {name!r} needs at least one --input and one --output")
+        hint = Hint("signature_endpoints")
+        raise MetainspectError(None, f"signature {name!r} needs {hint.text}", hint)
     model = model_of(meta_graph)
     specs = {("input", key): _spec(model, tensor) for key, tensor in inputs.items()}
     specs |= {("output", key): _spec(model, tensor) for key, tensor in outputs.items()}
@@ -60,6 +63,8 @@ def _spec(model: Model, tensor: str) -> OutputSpec:
 
     try:
         return output_spec(model, tensor_name(tensor))
+    except TensorNotFoundError as exc:
+        raise TensorNotFoundError(None, f"signature tensor {tensor!r}: {exc}", exc.name) from None
     except (LookupError, ValueError) as exc:
         raise MetainspectError(None, f"signature tensor {tensor!r}: {exc}") from None
 
@@ -82,7 +87,7 @@ def remove_signature(meta_graph: MetaGraphDef, name: str, log: ChangeLog | None 
     log = log_for(log, "remove-signature")
     if name not in meta_graph.signature_def:
         known = ", ".join(sorted(meta_graph.signature_def)) or "none"
-        raise MetainspectError(None, f"no signature {name!r} to remove (signatures: {known})")
+        raise TensorNotFoundError(None, f"no signature {name!r} to remove (signatures: {known})", name)
     del meta_graph.signature_def[name]
     log.add(f"signature {name}", "removed")
 

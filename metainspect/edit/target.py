@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 from metainspect.formats.filesystem import filesystem, is_url, staged_output
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class EditTarget:
 
         return Model(self.path, self.graph.kind, self.graph.encoding, self.meta_graph,
                      [list(mg.meta_info_def.tags) for mg in self.graph.meta_graphs],
-                     self.graph.saved_model_schema_version)
+                     self.graph.saved_model_schema_version, source=self.source, graph_file=self.graph)
 
     def serialize(self) -> bytes:
         """The file's bytes: the same message kind and encoding the input had."""
@@ -111,17 +111,11 @@ def model_of(meta_graph: MetaGraphDef) -> Model:
 
 
 def open_target(path: str | os.PathLike[str], tags: list[str] | None = None) -> EditTarget:
-    """Read the graph ``path`` names (file, SavedModel directory or checkpoint prefix)."""
-    from metainspect.formats.detect import find_graph_file
-    from metainspect.formats.graph_file import SAVED_MODEL, read_graph_file
-    from metainspect.graph.model import _choose_meta_graph
+    """Read the graph ``path`` names (file, SavedModel directory or checkpoint prefix) for editing."""
+    from metainspect.edit.editor import target_of
+    from metainspect.graph.model import load_model
 
-    source = os.fspath(path)
-    graph = read_graph_file(find_graph_file(source))
-    all_tags = [list(mg.meta_info_def.tags) for mg in graph.meta_graphs]
-    index = _choose_meta_graph(graph.path, all_tags, tags)
-    directory = source if graph.kind == SAVED_MODEL and filesystem(source).isdir(source) else None
-    return EditTarget(source, graph, index, directory)
+    return target_of(load_model(path, tags), copy=False)
 
 
 def write_output(target: EditTarget, out: str | os.PathLike[str], changed: bool) -> WriteResult:
@@ -141,7 +135,8 @@ def write_output(target: EditTarget, out: str | os.PathLike[str], changed: bool)
         if os.path.isdir(out):
             out = os.path.join(out, os.path.basename(target.path))
         if os.path.exists(out) and os.path.samefile(out, target.path):
-            raise MetainspectError(out, "is the input; write elsewhere with -o, or use --in-place (keeps a backup)")
+            hint = Hint("write_elsewhere")
+            raise MetainspectError(out, f"is the input; {hint.text}", hint)
         atomic.write_bytes(out, target.serialize())
     return WriteResult(out)
 
@@ -236,8 +231,8 @@ def write_in_place(target: EditTarget) -> WriteResult:
         raise MetainspectError(target.path, "a graph behind a URL cannot be edited in place (no backup can be kept "
                                             "beside it); write the edited graph elsewhere")
     if target.checkpoint_renames and target.variables_prefix is not None:
-        raise MetainspectError(target.source, "--rename changes the checkpoint keys its variables/ must hold; "
-                                              "write a new SavedModel with -o (variables/ is rewritten there)")
+        hint = Hint("renamed_variables")
+        raise MetainspectError(target.source, hint.text, hint)
     result = WriteResult(target.path)
     with _reporting_os_errors(target.path):
         backup = free_backup_name(target.path)

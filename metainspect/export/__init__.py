@@ -18,13 +18,16 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metainspect.errors import MetainspectError, WrongKindError
+from metainspect.errors import Hint, MetainspectError, WrongKindError
 from metainspect.export.plan import AmbiguousSignature, CheckFailed, ExportOptions, ExportPlan, plan_export
-from metainspect.export.progress import Progress, silent
-from metainspect.export.tf2_factory import InputSpec, export_from_factory, parse_input_spec
+from metainspect.export.tf2_factory import InputSpec, export_from_factory
 from metainspect.formats.filesystem import filesystem, is_url, staged_output
+from metainspect.progress import Progress, silent
+
+if TYPE_CHECKING:
+    from metainspect.graph.model import Model
 
 ENGINES = ("auto", "tf", "pure")
 
@@ -67,22 +70,34 @@ def choose_engine(engine: str) -> str:
     return "tf" if importlib.util.find_spec("tensorflow") is not None else "pure"
 
 
-def export(model: str, *, out: str | None = None, frozen: str | None = None, options: ExportOptions = ExportOptions(),
+def export(model: str | os.PathLike[str] | Model, *, out: str | os.PathLike[str] | None = None,
+           frozen: str | os.PathLike[str] | None = None, options: ExportOptions = ExportOptions(),
            engine: str = "auto", progress: Progress = silent) -> ExportResult:
-    """Write a SavedModel to ``out`` and/or a frozen GraphDef to ``frozen`` (at least one)."""
+    """Write a SavedModel to ``out`` and/or a frozen GraphDef to ``frozen`` (at least one).
+
+    ``model`` is a path or a :class:`~metainspect.graph.model.Model` in memory (edited or not).
+    """
+    from metainspect.graph.model import Model
+
+    model = model if isinstance(model, Model) else os.fspath(model)
+    out = os.fspath(out) if out is not None else None
+    frozen = os.fspath(frozen) if frozen is not None else None
     if out is None and frozen is None:
-        raise MetainspectError(model, "nothing to write: give an output directory and/or a frozen graph path")
+        raise MetainspectError(model if isinstance(model, str) else model.path,
+                               "nothing to write: give an output directory and/or a frozen graph path")
     for target in (out, frozen):
         if target is not None and (filesystem(target).exists(target) if is_url(target) else os.path.lexists(target)):
             raise MetainspectError(target, "already exists; choose a new output path or remove it first")
     # TensorFlow reads its checkpoint itself (no s3:// without tensorflow-io): URLs go to the pure engine
-    engine = "pure" if engine == "auto" and is_url(model) else choose_engine(engine)
+    engine = "pure" if engine == "auto" and is_url(model if isinstance(model, str) else model.path) \
+        else choose_engine(engine)
     if engine == "tf":
         from metainspect.export.tf_engine import import_tensorflow
 
         import_tensorflow()
     progress("checking", 0, 1)
-    _refuse_graphless(model)
+    if isinstance(model, str):
+        _refuse_graphless(model)
     plan = plan_export(model, options, signature=out is not None)
     progress("checking", 1, 1)
     result = _result(plan, engine, options)
@@ -119,18 +134,20 @@ def _refuse_graphless(model: str) -> None:
             raise missing from None
         if not tf2:
             raise
-    raise WrongKindError(model, "is a TF2 object-based checkpoint: values without a graph; rebuild the model in "
-                         "Python: --model-factory module:function --input-spec name:dtype:shape")
+    hint = Hint("rebuild_from_factory")
+    raise WrongKindError(model, f"is a TF2 object-based checkpoint: values without a graph; {hint.text}", hint)
 
 
-def export_saved_model(model: str, out: str, options: ExportOptions = ExportOptions(), *,
-                       engine: str = "auto", progress: Progress = silent) -> ExportResult:
+def export_saved_model(model: str | os.PathLike[str] | Model, out: str | os.PathLike[str],
+                       options: ExportOptions = ExportOptions(), *, engine: str = "auto",
+                       progress: Progress = silent) -> ExportResult:
     """Export ``model`` (+ checkpoint) as a SavedModel directory ``out`` (must not exist)."""
     return export(model, out=out, options=options, engine=engine, progress=progress)
 
 
-def export_frozen(model: str, out: str, options: ExportOptions = ExportOptions(), *,
-                  engine: str = "auto", progress: Progress = silent) -> ExportResult:
+def export_frozen(model: str | os.PathLike[str] | Model, out: str | os.PathLike[str],
+                  options: ExportOptions = ExportOptions(), *, engine: str = "auto",
+                  progress: Progress = silent) -> ExportResult:
     """Export ``model`` (+ checkpoint) as a frozen GraphDef file ``out`` (must not exist)."""
     return export(model, frozen=out, options=options, engine=engine, progress=progress)
 
@@ -161,10 +178,13 @@ def _require_restorable(plan: ExportPlan) -> None:
     if not plan.model.variables():
         return
     if not plan.meta_graph.HasField("saver_def"):
+        hint = Hint("engine_tf")
         raise MetainspectError(plan.model.path, "the graph has variables but no SaverDef, so a loader could not "
-                               "restore them; use --engine tf (it adds a saver) or export the graph with a Saver")
+                               f"restore them; {hint.text}", hint)
     if plan.checkpoint is None:
-        raise MetainspectError(plan.model.path, "the graph has variables but no checkpoint was found; give --checkpoint")
+        hint = Hint("give_checkpoint")
+        raise MetainspectError(plan.model.path, f"the graph has variables but no checkpoint was found; {hint.text}",
+                               hint)
 
 
 def _frozen_graph(plan: ExportPlan, engine: str, result: ExportResult, progress: Progress) -> bytes:
@@ -240,5 +260,4 @@ __all__ = [
     "export_from_factory",
     "export_frozen",
     "export_saved_model",
-    "parse_input_spec",
 ]

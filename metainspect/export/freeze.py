@@ -20,14 +20,14 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from metainspect.errors import MetainspectError
-from metainspect.export.progress import Progress, silent
+from metainspect.errors import Hint, MetainspectError
 from metainspect.formats import dtypes
 from metainspect.formats.graph_file import PROTOBUF_LIMIT
 from metainspect.graph.model import Node
 from metainspect.graph.names import op_name
 from metainspect.graph.ops import IDENTITY_OPS, REF_VARIABLE_OPS, RESOURCE_VARIABLE_OPS, VARIABLE_OPS
 from metainspect.graph.walk import function_refs, index_of, upstream
+from metainspect.progress import Progress, silent
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,7 +65,9 @@ def freeze(model: Model, checkpoint: Checkpoint | None, outputs: list[str], *,
     nodes = model.nodes_by_name()
     variables = {name for name in kept if nodes[name].op in VARIABLE_OPS}
     if variables and checkpoint is None:
-        raise FreezeError(model.path, f"outputs read {len(variables)} variables but there is no checkpoint; give --checkpoint")
+        hint = Hint("give_checkpoint")
+        raise FreezeError(model.path, f"outputs read {len(variables)} variables but there is no checkpoint; {hint.text}",
+                          hint)
     opdefs = {op.name: op for op in model.meta_graph.meta_info_def.stripped_op_list.op}
     for name in kept:
         _check_variable_inputs(model, nodes[name], opdefs)

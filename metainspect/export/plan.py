@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 from metainspect.graph.collections import LEGACY_INIT_OP_KEY, MAIN_OP_KEY, TABLE_INITIALIZERS
 from metainspect.graph.endpoints import INIT_OP_SIGNATURE, SERVE_TAG, SERVING_DEFAULT
 
@@ -56,18 +56,18 @@ class CheckFailed(MetainspectError):
         self.errors = errors
         first = errors[0]
         more = f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        super().__init__(report.model_path, f"{first.id}: {first.message}{more}; `metainspect check` says how to "
-                         "fix it, or pass --force to export anyway")
+        hint = Hint("force")
+        super().__init__(report.model_path, f"{first.id}: {first.message}{more}; {hint.text}", hint)
 
 
 class AmbiguousSignature(MetainspectError):
-    """No signature was given and check's proposal is not certain; :attr:`proposal` has the choices."""
+    """No signature was given and check's proposal is not certain; :attr:`proposal` has the choices
+    (its ``inputs`` and ``outputs`` are the likeliest ones)."""
 
     def __init__(self, path: str, proposal: Proposal | None) -> None:
         self.proposal = proposal
-        flags = suggested_flags(proposal) if proposal is not None else ""
-        advice = f"add for example: {flags}" if flags else "name them with --input KEY=TENSOR and --output KEY=TENSOR"
-        super().__init__(path, f"cannot choose the serving signature by itself; {advice}")
+        hint = Hint("choose_endpoints")
+        super().__init__(path, f"cannot choose the serving signature by itself; {hint.text}", hint)
 
 
 @dataclass
@@ -89,10 +89,11 @@ class ExportPlan:
     added_main_op: str | None
 
 
-def plan_export(model: str, options: ExportOptions, *, signature: bool = True) -> ExportPlan:
-    """Check ``model``, choose the signature, prepare the meta graph (nothing is written).
+def plan_export(model: str | Model, options: ExportOptions, *, signature: bool = True) -> ExportPlan:
+    """Check ``model`` (a path, or a model in memory), choose the signature, prepare the meta graph.
 
-    ``signature=False`` (a frozen graph only) settles the outputs without writing a SignatureDef.
+    Nothing is written. ``signature=False`` (a frozen graph only) settles the outputs without
+    writing a SignatureDef.
     """
     from metainspect.check import run_checks
     from metainspect.edit import add_signature, clear_devices, set_tags
@@ -100,12 +101,11 @@ def plan_export(model: str, options: ExportOptions, *, signature: bool = True) -
     from metainspect.graph.model import load_model
 
     model_tags = list(options.model_tags) if options.model_tags else None
-    report = run_checks(model, options.checkpoint, dict(options.inputs) or None, dict(options.outputs) or None,
-                        model_tags)
+    loaded = model if not isinstance(model, str) else load_model(model, model_tags)
+    report = run_checks(loaded, options.checkpoint, dict(options.inputs) or None, dict(options.outputs) or None)
     errors = blocking_errors(report, options)
     if errors and not options.force:
         raise CheckFailed(report, errors)
-    loaded = load_model(model, model_tags)
     inputs, outputs, source = choose_signature(loaded, report.proposal, options)
     meta_graph = _copy(loaded.meta_graph)
     try:  # the editors raise without a path: this one is the model's
@@ -115,7 +115,7 @@ def plan_export(model: str, options: ExportOptions, *, signature: bool = True) -
         if signature and source != "signature":
             add_signature(meta_graph, options.signature_name, inputs, outputs, replace=True)
     except MetainspectError as exc:
-        raise MetainspectError(loaded.path, exc.message) from None
+        raise exc.with_path(loaded.path) from None
     added = ensure_main_op(meta_graph)
     return ExportPlan(loaded, report, report.checkpoint_path, meta_graph, options.signature_name,
                       inputs, outputs, source, find_assets(loaded), added)
@@ -145,15 +145,6 @@ def choose_signature(model: Model, proposal: Proposal | None,
     inputs = given_in or dict(proposal.inputs)
     outputs = given_out or dict(proposal.outputs)
     return inputs, outputs, "given" if given_in or given_out else "inferred"
-
-
-def suggested_flags(proposal: Proposal) -> str:
-    """The ``--input``/``--output`` flags spelling out ``proposal`` (empty when it has no outputs)."""
-    if not proposal.outputs:
-        return ""
-    flags = [f"--input {k}={v}" for k, v in proposal.inputs.items()]
-    flags += [f"--output {k}={v}" for k, v in proposal.outputs.items()]
-    return " ".join(flags)
 
 
 def ensure_main_op(meta_graph: MetaGraphDef) -> str | None:

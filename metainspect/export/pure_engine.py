@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from metainspect.errors import MetainspectError
 from metainspect.export.assets import Asset, record_assets
-from metainspect.export.progress import Progress, silent
 from metainspect.formats.bundle import data_file_name
 from metainspect.formats.graph_file import PROTOBUF_LIMIT
 from metainspect.formats.source import open_source
+from metainspect.progress import Progress, silent
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
@@ -71,7 +71,7 @@ def write_variables(checkpoint: Checkpoint, prefix: str, progress: Progress = si
         return
     from metainspect.rewrite import rewrite_checkpoint
 
-    def report(done: int, total: int) -> None:
+    def report(step: str, done: int, total: int) -> None:
         progress("converting variables to a V2 bundle", done, total)
 
     rewrite_checkpoint(checkpoint.prefix, prefix, progress=report)

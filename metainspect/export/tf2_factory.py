@@ -1,8 +1,8 @@
 """Export a TF2 object-based checkpoint: the model comes from Python code, the values from the file.
 
-A TF2 checkpoint holds values and an object graph but no computation. ``--model-factory
-module:function`` (or ``path/to/file.py:function``) names a function returning the model (a
-``tf.Module`` or a Keras model); ``--input-spec name:dtype:shape`` describes the serving inputs.
+A TF2 checkpoint holds values and an object graph but no computation. A model factory
+``module:function`` (or ``path/to/file.py:function``) names a function returning the model (a
+``tf.Module`` or a Keras model); :class:`InputSpec` s describe the serving inputs.
 The model is traced once (building its variables), attached to the checkpoint where its
 variables match (the root, or one of the root's children such as ``model``), restored, and
 saved with ``tf.saved_model.save``. Every model variable must get a value and every model value
@@ -18,11 +18,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from metainspect.errors import MetainspectError, WrongKindError
-from metainspect.export.progress import Progress, silent
+from metainspect.errors import Hint, MetainspectError, WrongKindError
 from metainspect.export.tf_engine import first_line, import_tensorflow
-from metainspect.formats import dtypes
 from metainspect.graph.endpoints import SERVE_TAG, SERVING_DEFAULT
+from metainspect.progress import Progress, silent
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One serving input: ``x:float32:?,3`` is ``InputSpec("x", "float32", [None, 3])``."""
+    """One serving input: its name, TensorFlow dtype name and shape (``[None, 3]``: any batch of 3)."""
 
     name: str
     dtype: str
@@ -39,35 +38,12 @@ class InputSpec:
     shape: list[int | None] | None
 
 
-def parse_input_spec(text: str) -> InputSpec:
-    """Parse ``name:dtype:shape``; shape is comma-separated sizes with ``?`` for unknown, empty for a
-    scalar, ``*`` for unknown rank. ValueError with a readable message when malformed."""
-    parts = text.split(":")
-    if len(parts) != 3 or not parts[0]:
-        raise ValueError(f"{text!r}: expected name:dtype:shape, e.g. x:float32:?,3")
-    name, dtype, shape = parts
-    try:
-        dtype = dtypes.from_name(dtype).name
-    except ValueError as exc:
-        raise ValueError(f"{text!r}: {exc}") from None
-    if shape.strip() == "*":
-        return InputSpec(name, dtype, None)
-    dims: list[int | None] = []
-    for dim in (d.strip() for d in shape.split(",") if shape.strip()):
-        if dim in ("?", "-1", "None"):
-            dims.append(None)
-        elif dim.isdigit():
-            dims.append(int(dim))
-        else:
-            raise ValueError(f"{text!r}: dimension {dim!r} is not a size or '?'")
-    return InputSpec(name, dtype, dims)
-
-
 def load_factory(spec: str) -> Any:
     """The function ``module:function`` or ``file.py:function`` names (the working directory is importable)."""
+    hint = Hint("factory", spec)
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
-        raise MetainspectError(None, f"--model-factory {spec!r}: expected module:function or path/to/file.py:function")
+        raise MetainspectError(None, f"{hint.text}: expected module:function or path/to/file.py:function", hint)
     try:
         if module_name.endswith(".py") or os.sep in module_name:
             location = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(module_name))[0],
@@ -83,11 +59,11 @@ def load_factory(spec: str) -> Any:
     except MetainspectError:
         raise
     except Exception as exc:  # noqa: BLE001 - user code: any failure is reported in one line
-        raise MetainspectError(None, f"--model-factory {spec!r}: importing {module_name} failed: "
-                               f"{type(exc).__name__}: {exc}") from None
+        raise MetainspectError(None, f"{hint.text}: importing {module_name} failed: "
+                               f"{type(exc).__name__}: {exc}", hint) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise MetainspectError(None, f"--model-factory {spec!r}: {module_name} has no function {attr!r}")
+        raise MetainspectError(None, f"{hint.text}: {module_name} has no function {attr!r}", hint)
     return factory
 
 
@@ -105,23 +81,25 @@ def export_from_factory(checkpoint: str, out: str, factory: str, input_specs: li
     if tuple(tags) != (SERVE_TAG,):
         raise MetainspectError(None, "TF2 exports (tf.saved_model.save) always carry the single tag 'serve'")
     if not input_specs:
-        raise MetainspectError(None, "--model-factory needs at least one --input-spec name:dtype:shape")
+        hint = Hint("factory_needs_inputs")
+        raise MetainspectError(None, hint.text, hint)
     if os.path.lexists(out):
         raise MetainspectError(out, "already exists; choose a new output directory or remove it first")
     with open_checkpoint(checkpoint) as ckpt:
         graph = ckpt.object_graph()
         if graph is None:
-            raise WrongKindError(ckpt.prefix, "is a name-based (TF1) checkpoint; export it with its .meta graph "
-                                 "instead of --model-factory")
+            hint = Hint("graph_not_factory")
+            raise WrongKindError(ckpt.prefix, f"is a name-based (TF1) checkpoint; {hint.text}", hint)
         prefix = ckpt.prefix
-        tf = import_tensorflow("rebuilding a TF2 model from --model-factory", "")
+        tf = import_tensorflow(Hint("factory_needs_tf"))
         progress("building the model", 0, 1)
         model = _call(factory)
         serve = _serving_function(tf, model, input_specs)
         concrete = _trace(serve, factory)
         variables = list(getattr(model, "variables", []))
         if not variables:
-            raise MetainspectError(None, f"--model-factory {factory!r}: the model has no variables after tracing")
+            hint = Hint("factory", factory)
+            raise MetainspectError(None, f"{hint.text}: the model has no variables after tracing", hint)
         progress("building the model", 1, 1)
         progress("restoring checkpoint", 0, 1)
         attached, matched = _attach(tf, model, prefix, graph)
@@ -158,7 +136,8 @@ def _call(factory: str) -> Any:
     try:
         return function()
     except Exception as exc:  # noqa: BLE001 - user code
-        raise MetainspectError(None, f"--model-factory {factory!r} raised {type(exc).__name__}: {exc}") from None
+        hint = Hint("factory", factory)
+        raise MetainspectError(None, f"{hint.text} raised {type(exc).__name__}: {exc}", hint) from None
 
 
 def _serving_function(tf: Any, model: Any, specs: list[InputSpec]) -> Any:
@@ -181,8 +160,9 @@ def _trace(serve: Any, factory: str) -> Any:
     try:
         return serve.get_concrete_function()
     except Exception as exc:  # noqa: BLE001 - user code
-        raise MetainspectError(None, f"calling the model from {factory!r} on the --input-spec inputs failed: "
-                               f"{first_line(exc)}") from None
+        hint = Hint("input_specs")
+        raise MetainspectError(None, f"calling the model from {factory!r} on {hint.text} inputs failed: "
+                               f"{first_line(exc)}", hint) from None
 
 
 def _attach(tf: Any, model: Any, prefix: str, graph: ObjectGraph) -> tuple[str | None, set[int]]:

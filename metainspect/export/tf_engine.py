@@ -13,27 +13,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from metainspect.errors import MetainspectError
+from metainspect.errors import Hint, MetainspectError
 from metainspect.export.assets import SAVED_MODEL_ASSETS, Asset
-from metainspect.export.progress import Progress, silent
 from metainspect.graph.model import op_name
+from metainspect.progress import Progress, silent
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
 
-INSTALL_HINT = "pip install 'metainspect[tf]'"
 _SAVER_V2 = 2
 
 
-def import_tensorflow(needed_for: str = "the tf engine", alternative: str = " (or use --engine pure)") -> Any:
-    """The ``tensorflow`` module, quiet; a one-line MetainspectError saying what to install if absent."""
+#: what the tf engine says when TensorFlow is missing
+TF_ENGINE_NEEDS_TF = Hint("tf_engine_needs_tf")
+
+
+def import_tensorflow(missing: Hint = TF_ENGINE_NEEDS_TF) -> Any:
+    """The ``tensorflow`` module, quiet; ``missing`` says what needs it and what to install if absent."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         with _stderr_silenced():  # TF's C++ start-up banners bypass its log level
             import tensorflow as tf
     except ImportError:
-        raise MetainspectError(None, f"TensorFlow is not installed; {needed_for} needs it: "
-                               f"{INSTALL_HINT}{alternative}") from None
+        raise MetainspectError(None, missing.text, missing) from None
     tf.get_logger().setLevel("ERROR")
     return tf
 
@@ -69,7 +71,8 @@ class _Session:
         if self.saver is None:
             return
         if checkpoint is None:
-            raise MetainspectError(path, "the graph has variables but there is no checkpoint; give --checkpoint")
+            hint = Hint("give_checkpoint")
+            raise MetainspectError(path, f"the graph has variables but there is no checkpoint; {hint.text}", hint)
         try:
             with self.graph.as_default():  # outside its graph, Saver.restore takes the eager path
                 self.saver.restore(self.session, checkpoint)

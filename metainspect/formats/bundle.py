@@ -26,6 +26,7 @@ from metainspect.formats.bundle_codec import (
     decode_entry,
     decode_header,
     decode_numbers,
+    decode_string_list,
     decode_strings,
     decode_variants,
     size_mismatch,
@@ -241,6 +242,19 @@ class Bundle:
         if verify and crc.mask(actual) != entry.crc32c:
             raise crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
         return values.reshape(shape)
+
+    def read_strings(self, entry: BundleEntryProto, what: str, verify: bool = True) -> list[bytes]:
+        """The strings of a string entry in order, as a list: :meth:`read_piece` without numpy."""
+        _, shape, source = self._stored(entry, what)
+        path, offset, size = source.name, entry.offset, entry.size
+        data = source.read(offset, size)
+        try:
+            strings, actual = decode_string_list(data, math.prod(shape), self.endianness)
+        except ValueError as exc:
+            raise TensorCorruptError(path, offset, f"{what} at offset {offset}: {exc}") from None
+        if verify and crc.mask(actual) != entry.crc32c:
+            raise crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
+        return strings
 
     def close(self) -> None:
         """Close the data shards (arrays still in use keep their memory)."""

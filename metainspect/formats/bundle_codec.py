@@ -39,6 +39,7 @@ __all__ = [
     "decode_entry",
     "decode_header",
     "decode_numbers",
+    "decode_string_list",
     "decode_strings",
     "decode_variants",
     "dtype_of",
@@ -62,6 +63,9 @@ Endianness = Literal["little", "big"]
 _VARIABLE_LENGTH = ("string", "variant")
 #: the longest varint a string length can take
 _MAX_VARINT = 10
+#: string tensors of at most this many elements have their lengths read without numpy (a TF2
+#: object graph is one string: listing a checkpoint then needs no numpy)
+_FEW_STRINGS = 16
 
 
 class TensorCorruptError(CorruptError):
@@ -238,13 +242,21 @@ def decode_strings(data: BytesLike, count: int, endianness: Endianness) -> tuple
     unmasked CRC32C; ValueError saying what is wrong."""
     import numpy as np
 
+    strings, running = decode_string_list(data, count, endianness)
+    values = np.empty(count, dtype=object)
+    values[:] = strings
+    return values, running
+
+
+def decode_string_list(data: BytesLike, count: int, endianness: Endianness) -> tuple[list[bytes], int]:
+    """:func:`decode_strings` as a list; a few strings (a TF2 object graph is one) need no numpy."""
     lengths, pos, running = _string_head(data, len(data), count, endianness)
     running = crc.crc32c(data[pos:], running)
-    values = np.empty(count, dtype=object)
-    for i, length in enumerate(lengths.tolist()):
-        values[i] = bytes(data[pos : pos + length])
+    strings = []
+    for length in lengths if isinstance(lengths, list) else lengths.tolist():
+        strings.append(bytes(data[pos : pos + length]))
         pos += length
-    return values, running
+    return strings, running
 
 
 def strings_crc(chunks: Iterable[BytesLike], size: int, count: int, endianness: Endianness = "little") -> int:
@@ -272,14 +284,52 @@ def _head_crc(head: bytearray, size: int, count: int, endianness: Endianness) ->
     return crc.crc32c(memoryview(head)[pos:], running)
 
 
-def _string_head(head: BytesLike, size: int, count: int, endianness: Endianness) -> tuple[np.ndarray, int, int]:
+def _string_head(head: BytesLike, size: int, count: int,
+                 endianness: Endianness) -> tuple[list[int] | np.ndarray, int, int]:
     """Parse and check the lengths at the start of a string tensor of ``size`` bytes (``head``
     holds at least the lengths and their checksum): ``(lengths, offset of the first string,
     running CRC32C through the stored checksum)``."""
-    import numpy as np
-
     if count + 4 > size:
         raise ValueError(f"{size} bytes cannot hold {count} string lengths and their checksum")
+    lengths: list[int] | np.ndarray
+    if count > _FEW_STRINGS:
+        lengths, pos, fixed = _many_lengths(head, size, count, endianness)
+    else:
+        lengths, pos = _few_lengths(head, size, count)
+        fixed = b"".join(_fixed_width(n, endianness) for n in lengths)
+    if pos + 4 > size:
+        raise ValueError("string lengths leave no room for their checksum")
+    running = crc.crc32c(fixed)
+    stored = bytes(head[pos : pos + 4])
+    if int.from_bytes(stored, endianness) != crc.mask(running):
+        raise ValueError("the string length checksum does not match")
+    total = sum(lengths) if isinstance(lengths, list) else int(lengths.sum())
+    if pos + 4 + total != size:
+        raise ValueError(f"string bytes total {total}, {size - pos - 4} are stored")
+    return lengths, pos + 4, crc.crc32c(stored, running)
+
+
+_UINT64 = (1 << 64) - 1
+
+
+def _few_lengths(head: BytesLike, size: int, count: int) -> tuple[list[int], int]:
+    """The varint lengths of a few strings, read in Python: ``(lengths, offset after them)``."""
+    window = bytes(head[: min(len(head), size, _MAX_VARINT * count)])
+    ends = [i for i, byte in enumerate(window) if byte < 0x80][:count]
+    starts = [0, *(end + 1 for end in ends[:-1])]
+    too_wide = [start for start, end in zip(starts, ends) if end - start + 1 > _MAX_VARINT]
+    if len(ends) < count or too_wide:
+        raise ValueError(f"bad string length at offset {too_wide[0] if len(ends) == count else len(window)}")
+    lengths = [sum((window[start + k] & 0x7F) << (7 * k) for k in range(end - start + 1)) & _UINT64
+               for start, end in zip(starts, ends)]  # 64 bits, as varints are read (and numpy's path)
+    return lengths, ends[-1] + 1 if count else 0
+
+
+def _many_lengths(head: BytesLike, size: int, count: int, endianness: Endianness) -> tuple[np.ndarray, int, bytes]:
+    """The varint lengths of many strings, vectorized: ``(lengths, offset after them, the lengths
+    written fixed-width as the checksum covers them)``."""
+    import numpy as np
+
     window = np.frombuffer(head, np.uint8, count=min(len(head), size, _MAX_VARINT * count))
     ends = np.flatnonzero(window < 0x80)[:count]
     starts = np.concatenate(([0], ends[:-1] + 1)) if count else ends
@@ -292,20 +342,11 @@ def _string_head(head: BytesLike, size: int, count: int, endianness: Endianness)
         chosen = widths > k
         lengths[chosen] |= (window[starts[chosen] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
     pos = int(ends[-1]) + 1 if count else 0
-    if pos + 4 > size:
-        raise ValueError("string lengths leave no room for their checksum")
     if (lengths <= 0xFFFFFFFF).all():
         fixed = lengths.astype("<u4" if endianness == "little" else ">u4").tobytes()
     else:
         fixed = b"".join(_fixed_width(int(n), endianness) for n in lengths)
-    running = crc.crc32c(fixed)
-    stored = bytes(head[pos : pos + 4])
-    if int.from_bytes(stored, endianness) != crc.mask(running):
-        raise ValueError("the string length checksum does not match")
-    total = int(lengths.sum())
-    if pos + 4 + total != size:
-        raise ValueError(f"string bytes total {total}, {size - pos - 4} are stored")
-    return lengths, pos + 4, crc.crc32c(stored, running)
+    return lengths, pos, fixed
 
 
 def _fixed_width(length: int, endianness: Endianness) -> bytes:

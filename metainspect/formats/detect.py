@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from metainspect.errors import NotFoundError, WrongKindError
+from metainspect.errors import Hint, NotFoundError, WrongKindError
 from metainspect.formats.filesystem import FileSystem, filesystem, is_url
 from metainspect.formats.source import open_source
 from metainspect.formats.table import has_magic
@@ -35,7 +35,8 @@ def find_graph_file(path: str | os.PathLike[str]) -> str:
             if files.isfile(prefix + ".meta"):
                 return prefix + ".meta"
             open_source(path).close()  # a Git LFS pointer is named as such
-            raise WrongKindError(path, "is a checkpoint, not a graph; use `metainspect vars` (or give the .meta)")
+            hint = Hint("list_tensors")
+            raise WrongKindError(path, f"is a checkpoint, not a graph; {hint.text} (or give the .meta)", hint)
         if files.isfile(path + ".meta") and has_magic(path):  # a V1 checkpoint file
             return path + ".meta"
         return path
@@ -44,7 +45,8 @@ def find_graph_file(path: str | os.PathLike[str]) -> str:
     if not files.listable and any(files.isfile(files.join(path, name)) for name in (*SAVED_MODEL_FILES, STATE_FILE)):
         return _graph_in_directory(files, path)
     if files.exists(path + ".index") or (files.listable and files.glob(files.escape(path) + ".data-*")):
-        raise WrongKindError(path, "is a checkpoint prefix with no .meta graph beside it; use `metainspect vars`")
+        hint = Hint("list_tensors")
+        raise WrongKindError(path, f"is a checkpoint prefix with no .meta graph beside it; {hint.text}", hint)
     raise NotFoundError(path, "no such file or directory")
 
 

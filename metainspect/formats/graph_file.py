@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
-from metainspect.errors import CorruptError, WrongKindError
+from metainspect.errors import CorruptError, Hint, WrongKindError
 from metainspect.formats.source import open_source
 from metainspect.formats.table import MAGIC as TABLE_MAGIC
 from metainspect.formats.wire import WireError, iter_fields
@@ -61,7 +61,8 @@ def read_graph_file(path: str | os.PathLike[str]) -> GraphFile:
     if not data:
         raise CorruptError(path, "file is empty")
     if data[-8:] == TABLE_MAGIC:
-        raise WrongKindError(path, "is a checkpoint (tensor table), not a graph; use `metainspect vars`")
+        hint = Hint("list_tensors")
+        raise WrongKindError(path, f"is a checkpoint (tensor table), not a graph; {hint.text}", hint)
     if _looks_like_text(data):
         return _read_text(path, data)
     return _read_binary(path, data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from metainspect.errors import TensorNotFoundError
 from metainspect.formats import dtypes
 from metainspect.graph.attrs import Shape, shape_to_list
 from metainspect.graph.names import parse_tensor_name
@@ -145,7 +146,7 @@ def output_spec(model: Model, tensor: str) -> OutputSpec:
     name, index = parse_tensor_name(tensor)
     node = model.node(name)
     if node is None or node.name != name:
-        raise LookupError(f"no node named {name!r} in the graph")
+        raise TensorNotFoundError(None, f"no node named {name!r} in the graph", name)
     outputs = outputs_of(model, name)
     if outputs is None:
         if index == 0:

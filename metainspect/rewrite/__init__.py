@@ -28,26 +28,27 @@ from __future__ import annotations
 
 import dataclasses
 
+from metainspect.checkpoint.selection import Dropped
 from metainspect.errors import MetainspectError
 from metainspect.formats.bundle_writer import BundleFiles
 from metainspect.formats.filesystem import staged_output
+from metainspect.progress import Progress
 from metainspect.rewrite.plan import (
     BACKUP_SUFFIX,
     ObjectGraphChange,
     RewriteOptions,
     RewritePlan,
     TensorPlan,
+    cast_types,
     decide,
-    parse_cast,
-    parse_size,
     rewrite_object_graph,
 )
 from metainspect.rewrite.source import RewriteSource
-from metainspect.rewrite.stream import CHUNK, ProgressCallback, write
+from metainspect.rewrite.stream import CHUNK, WRITING, write
 
 __all__ = [
-    "BACKUP_SUFFIX", "CHUNK", "ObjectGraphChange", "ProgressCallback", "RewriteOptions", "RewritePlan", "TensorPlan",
-    "parse_cast", "parse_size", "plan_rewrite", "rewrite_checkpoint", "rewrite_object_graph",
+    "BACKUP_SUFFIX", "CHUNK", "WRITING", "Dropped", "ObjectGraphChange", "RewriteOptions", "RewritePlan", "TensorPlan",
+    "cast_types", "plan_rewrite", "rewrite_checkpoint", "rewrite_object_graph",
 ]
 
 
@@ -63,14 +64,14 @@ def plan_rewrite(source: str, options: RewriteOptions = RewriteOptions(), *, out
 
 
 def rewrite_checkpoint(source: str, out_prefix: str | None, options: RewriteOptions = RewriteOptions(), *,
-                       in_place: bool = False, progress: ProgressCallback | None = None) -> RewritePlan:
+                       in_place: bool = False, progress: Progress | None = None) -> RewritePlan:
     """Write the rewritten checkpoint at ``out_prefix`` atomically and return its plan.
 
     ``in_place=True`` rewrites ``source`` itself (``out_prefix`` None or the same prefix) and
     keeps the input under the backup prefix ``PREFIX.bak`` (refused for a URL). A URL output
     is written to a local temporary directory, then each file is uploaded as one object, the
-    ``.index`` last; a failure deletes what was uploaded. ``progress(done, total)`` is called
-    with output data bytes as tensors are written.
+    ``.index`` last; a failure deletes what was uploaded. ``progress("writing", done, total)`` is
+    called with output data bytes as tensors are written.
     """
     with RewriteSource.open(source) as checkpoint:
         plan, decided = decide(checkpoint, options, out_prefix, in_place)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,8 +11,8 @@ from metainspect.checkpoint import CheckpointFormat, StoredPiece
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.renames import Rename, Renamer
 from metainspect.checkpoint.roles import Role, classify
-from metainspect.checkpoint.selection import select
-from metainspect.errors import MetainspectError
+from metainspect.checkpoint.selection import Dropped, select
+from metainspect.errors import Hint, MetainspectError
 from metainspect.formats import dtypes
 from metainspect.formats.bundle_codec import TensorCorruptError, encode_strings
 from metainspect.formats.bundle_writer import BundleFiles, starts_new_shard
@@ -21,14 +20,12 @@ from metainspect.formats.filesystem import filesystem, is_url
 from metainspect.rewrite.source import RewriteSource, SourceTensor, numeric_size
 
 __all__ = [
-    "BACKUP_SUFFIX", "ObjectGraphChange", "RewriteOptions", "RewritePlan", "TensorPlan", "parse_cast", "parse_size",
+    "BACKUP_SUFFIX", "ObjectGraphChange", "RewriteOptions", "RewritePlan", "TensorPlan", "cast_types",
     "rewrite_object_graph",
 ]
 
 #: in-place rewrites move the input to PREFIX + this (a checkpoint prefix of its own)
 BACKUP_SUFFIX = ".bak"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 @dataclass(frozen=True)
@@ -43,8 +40,9 @@ class RewriteOptions:
     keep: tuple[str, ...] = ()
     #: drop optimizer state (slots, moments, optimizer step), keep model and bookkeeping
     drop_optimizer: bool = False
-    #: ``"SRC:DST"`` between floating types, e.g. ``"float32:float16"``
-    cast: str | None = None
+    #: ``(source, target)`` floating types: every ``source`` tensor becomes ``target``, e.g.
+    #: ``("float32", "float16")``
+    cast: tuple[str, str] | None = None
     #: start a new data shard before one would exceed this many bytes (None: keep the input's shards)
     shard_size: int | None = None
     #: check every tensor's stored CRC32C while copying
@@ -59,6 +57,8 @@ class RewriteOptions:
             if isinstance(value, (str, Rename)):
                 value = (value,)
             object.__setattr__(self, name, tuple(value))
+        if self.cast is not None and not isinstance(self.cast, str):  # a str is refused by cast_types
+            object.__setattr__(self, "cast", tuple(self.cast))
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ class TensorPlan:
     new_nbytes: int
     partitioned: bool
     role: Role
-    #: why it is dropped: ``--drop PATTERN``, ``--keep``, ``--drop-optimizer``
-    dropped_by: str | None = None
+    #: why it is dropped (None when kept): the rule, and the ``drop`` pattern that matched
+    drop_reason: Dropped | None = None
 
     @property
     def dropped(self) -> bool:
@@ -155,11 +155,13 @@ class RewritePlan:
         return sum(t.new_nbytes for t in self.tensors)
 
     def to_json(self) -> dict[str, object]:
-        """Plain data for ``--json`` (schema in the README)."""
+        """The plan as plain data (``rewrite --json`` adds each tensor's ``dropped_by`` in flag words)."""
         return {
             "source": self.source, "source_format": self.source_format, "source_shards": self.source_shards,
             "output": self.output, "in_place": self.in_place, "backup": self.backup,
-            "tensors": [dataclasses.asdict(t) | {"shape": list(t.shape)} for t in self.tensors],
+            "tensors": [dataclasses.asdict(t) | {"shape": list(t.shape),
+                                                 "drop_reason": t.drop_reason._asdict() if t.drop_reason else None}
+                        for t in self.tensors],
             "object_graph": dataclasses.asdict(self.object_graph) if self.object_graph else None,
             "summary": {
                 "tensors": len(self.tensors), "kept": len(self.kept), "dropped": len(self.dropped),
@@ -208,11 +210,12 @@ def decide(source: RewriteSource, options: RewriteOptions, out_prefix: str | Non
     selected = select([t.name for t in source.tensors if t.name != OBJECT_GRAPH_KEY], roles, keep=options.keep,
                       drop=options.drop, drop_optimizer=options.drop_optimizer, renames=options.renames)
     new_names = {s.name: s.new_name for s in selected if s.new_name is not None}
-    dropped_by = {s.name: s.dropped_by.text for s in selected if s.dropped_by is not None}
-    cast = parse_cast(options.cast) if options.cast else None
+    dropped_by = {s.name: s.dropped_by for s in selected if s.dropped_by is not None}
+    cast = cast_types(options.cast) if options.cast is not None else None
     if cast and not any(t.dtype == cast[0] for t in source.tensors if t.name in new_names):
-        raise MetainspectError(None, f"--cast {options.cast!r}: no {cast[0].name} tensor to cast"
-                                     + (" among those kept" if dropped_by else ""))
+        hint = Hint("cast", options.cast)
+        raise MetainspectError(None, f"{hint.text}: no {cast[0].name} tensor to cast"
+                                     + (" among those kept" if dropped_by else ""), hint)
     new_graph, graph_change = None, None
     if graph_bytes is not None:
         new_graph, graph_change = rewrite_object_graph(
@@ -289,21 +292,23 @@ def _count_shards(source: RewriteSource, decided: Decided, shard_size: int | Non
 def _destination(checkpoint: RewriteSource, out_prefix: str | None, in_place: bool) -> tuple[str | None, str | None]:
     """The output prefix and backup prefix; refuses to write over anything that exists."""
     if in_place:
+        hint = Hint("in_place")
         if is_url(checkpoint.prefix):
             raise MetainspectError(checkpoint.prefix, "a checkpoint behind a URL cannot be rewritten in place "
                                                       "(no backup can be moved aside); write a new prefix")
         if out_prefix is not None and (is_url(out_prefix) or os.path.realpath(out_prefix) != os.path.realpath(checkpoint.prefix)):
-            raise MetainspectError(out_prefix, "--in-place rewrites the input itself; do not name another output")
+            raise MetainspectError(out_prefix, f"{hint.text} rewrites the input itself; do not name another output",
+                                   hint)
         if checkpoint.format == "v1" and len(checkpoint.files) > 1:
-            raise MetainspectError(checkpoint.prefix, "--in-place cannot rewrite a sharded V1 checkpoint "
-                                                      "(its prefix is a pattern); name an output prefix instead")
+            raise MetainspectError(checkpoint.prefix, f"{hint.text} cannot rewrite a sharded V1 checkpoint "
+                                                      "(its prefix is a pattern); name an output prefix instead", hint)
         backup = checkpoint.prefix + BACKUP_SUFFIX
         existing = _existing_outputs(backup)
         if checkpoint.format == "v1" and os.path.lexists(backup):
             existing.insert(0, backup)
         if existing:
-            raise MetainspectError(existing[0], "a backup of an earlier --in-place rewrite is in the way; "
-                                                "move or remove it first")
+            raise MetainspectError(existing[0], f"a backup of an earlier {hint.text} rewrite is in the way; "
+                                                "move or remove it first", hint)
         return checkpoint.prefix, backup
     if out_prefix is None:
         return None, None
@@ -313,7 +318,8 @@ def _destination(checkpoint: RewriteSource, out_prefix: str | None, in_place: bo
     same = out_prefix == checkpoint.prefix if is_url(out_prefix) or is_url(checkpoint.prefix) else \
         os.path.realpath(out_prefix) == os.path.realpath(checkpoint.prefix)
     if same:
-        raise MetainspectError(out_prefix, "is the input checkpoint; choose another output prefix or use --in-place")
+        hint = Hint("other_output")
+        raise MetainspectError(out_prefix, f"is the input checkpoint; {hint.text}", hint)
     existing = _existing_outputs(out_prefix)
     if existing:
         raise MetainspectError(existing[0], "already exists; refusing to overwrite (choose another output prefix)")
@@ -397,32 +403,19 @@ def _has_checkpoint_values(proto: object) -> list[bool]:
     return [node_id in marked for node_id in range(len(nodes))]
 
 
-def parse_cast(text: str) -> tuple[dtypes.DType, dtypes.DType]:
-    """``"float32:float16"`` -> the two types; refuses anything but floating types."""
-    source, sep, target = text.partition(":")
-    if not sep:
-        raise MetainspectError(None, f"--cast {text!r}: expected SRC:DST, e.g. float32:float16")
+def cast_types(cast: tuple[str, str]) -> tuple[dtypes.DType, dtypes.DType]:
+    """The two types of ``RewriteOptions.cast``; refuses anything but two different floating types."""
+    hint = Hint("cast", cast)
+    if isinstance(cast, str) or len(cast) != 2:
+        raise MetainspectError(None, f"cast {cast!r}: expected (source, target), e.g. ('float32', 'float16')")
     try:
-        pair = dtypes.from_name(source.strip()), dtypes.from_name(target.strip())
+        pair = dtypes.from_name(cast[0].strip()), dtypes.from_name(cast[1].strip())
     except ValueError as exc:
-        raise MetainspectError(None, f"--cast {text!r}: {exc}") from None
+        raise MetainspectError(None, f"{hint.text}: {exc}", hint) from None
     for kind in pair:
         if not kind.is_floating:
-            raise MetainspectError(None, f"--cast {text!r}: {kind.name} is not a floating-point type; "
-                                         "only float tensors can be cast")
+            raise MetainspectError(None, f"{hint.text}: {kind.name} is not a floating-point type; "
+                                         "only float tensors can be cast", hint)
     if pair[0] == pair[1]:
-        raise MetainspectError(None, f"--cast {text!r}: source and target types are the same")
+        raise MetainspectError(None, f"{hint.text}: source and target types are the same", hint)
     return pair
-
-
-def parse_size(text: str) -> int:
-    """``"512M"``, ``"1G"``, ``"1.5GiB"``, ``"4096"`` -> bytes (binary units)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise MetainspectError(None, f"--shard-size {text!r}: expected a size such as 512M, 1G or a byte count")
-    value = int(float(match[1]) * _UNITS[match[2].lower()])
-    if value <= 0:
-        raise MetainspectError(None, f"--shard-size {text!r}: must be more than 0 bytes")
-    return value
-
-

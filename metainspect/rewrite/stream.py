@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -22,22 +22,23 @@ from metainspect.formats.bundle_codec import Endianness, TensorCorruptError, crc
 from metainspect.formats.bundle_writer import BundleWriter
 from metainspect.formats.source import ByteSource, LocalFile
 from metainspect.formats.wire import BytesLike
+from metainspect.progress import Progress
 from metainspect.rewrite.plan import Decided, RewriteOptions, RewritePlan, TensorPlan
 from metainspect.rewrite.source import RewriteSource, SourceTensor
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["CHUNK", "Converter", "ProgressCallback", "checked", "crc_range", "write"]
+__all__ = ["CHUNK", "WRITING", "Converter", "checked", "crc_range", "write"]
 
 #: bytes read, checked and written at a time
 CHUNK = 8 << 20
-
-ProgressCallback = Callable[[int, int], None]
+#: the step a rewrite reports progress under (output data bytes)
+WRITING = "writing"
 
 
 def write(source: RewriteSource, plan: RewritePlan, decided: Decided, options: RewriteOptions,
-          progress: ProgressCallback | None) -> list[str]:
+          progress: Progress | None) -> list[str]:
     """Stream every kept piece into a new bundle; return the warnings (values a cast lost)."""
     assert plan.output is not None
     overflows: dict[str, tuple[int, str]] = {}
@@ -57,8 +58,8 @@ def write(source: RewriteSource, plan: RewritePlan, decided: Decided, options: R
             if not copied:
                 written += decided.piece_sizes[(tensor.name, index)]
                 if progress is not None:
-                    progress(written + writer.copied_bytes, plan.output_bytes)
-        writer.wait(None if progress is None else lambda copied: progress(written + copied, plan.output_bytes))
+                    progress(WRITING, written + writer.copied_bytes, plan.output_bytes)
+        writer.wait(None if progress is None else lambda copied: progress(WRITING, written + copied, plan.output_bytes))
         copier.check_copied()
         if plan.in_place:
             moves = _move_to_backup(source, plan)

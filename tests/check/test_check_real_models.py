@@ -85,7 +85,7 @@ def test_verdict(real_models: Path, expected: Expected) -> None:
     core = tuple(f.id for f in report.findings if f.category in ("restore", "saver"))
     assert core == expected.core, expected.why
     assert {f.id for f in report.findings if f.severity == "error"} == expected.errors, expected.why
-    assert report.ready() == expected.ready and report.exit_code() == (0 if expected.ready else 1)
+    assert report.ready() == expected.ready and report.ready(strict=False) == expected.ready
 
 
 def test_every_graph_in_real_models_is_covered(real_models: Path) -> None:

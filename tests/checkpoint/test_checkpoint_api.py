@@ -94,10 +94,10 @@ def test_directory_forms(v2: Path, tmp_path: Path) -> None:
 
 def test_graphs_and_missing_paths(v2: Path, tmp_path: Path) -> None:
     Path(f"{v2}.meta").write_bytes(b"\x0a\x00")
-    with pytest.raises(WrongKindError, match=r"graph.*metainspect nodes"):
+    with pytest.raises(WrongKindError, match=r"graph.*load it with load_model"):
         open_checkpoint(f"{v2}.meta")
     Path(tmp_path / "only.meta").write_bytes(b"\x0a\x00")
-    with pytest.raises(WrongKindError, match=r"only a graph.*metainspect nodes"):
+    with pytest.raises(WrongKindError, match=r"only a graph.*load it with load_model"):
         open_checkpoint(tmp_path / "only")
     with pytest.raises(NotFoundError, match="no checkpoint here"):
         open_checkpoint(tmp_path / "nothing")

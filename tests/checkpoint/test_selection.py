@@ -6,6 +6,7 @@ import pytest
 
 from metainspect.checkpoint.roles import Role, classify
 from metainspect.checkpoint.selection import Dropped, Selected, SelectionError, select
+from metainspect.cli.options import dropped_by
 
 NAMES = ["dense/kernel", "dense/kernel/Adam", "dense/bias", "global_step", "head/w"]
 ROLES: dict[str, Role] = {name: classify(name) for name in NAMES}
@@ -21,7 +22,7 @@ def test_rules_apply_in_order_with_reasons() -> None:
         Selected("global_step", "global_step", None),
         Selected("head/w", None, Dropped("keep")),
     ]
-    assert [r.dropped_by.text for r in rows if r.dropped_by] == ["--drop-optimizer", "--drop bias$", "--keep"]
+    assert [dropped_by(r.dropped_by) for r in rows if r.dropped_by] == ["--drop-optimizer", "--drop bias$", "--keep"]
     assert select(NAMES, ROLES) == [Selected(n, n, None) for n in NAMES]
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from metainspect.check import Finding, Report, run_checks
 from metainspect.check.findings import ERROR, INFO, WARNING
-from metainspect.cli.check_command import SHOWN_PER_ID, parse_endpoints, report_lines
+from metainspect.cli.check_command import SHOWN_PER_ID, exit_code, report_lines
+from metainspect.cli.options import parse_pairs
 
 from helpers.cli import Cli
 from helpers.paths import SAMPLES
@@ -94,7 +95,7 @@ def test_usage_errors_are_one_line_and_exit_2(cli: Cli) -> None:
 
 
 def test_parse_endpoints() -> None:
-    assert parse_endpoints(["x=input:0", " y = out "], "--input") == {"x": "input:0", "y": "out"}
+    assert parse_pairs(["x=input:0", " y = out "], "--input") == {"x": "input:0", "y": "out"}
 
 
 def test_report_lines_and_verdicts() -> None:
@@ -102,12 +103,12 @@ def test_report_lines_and_verdicts() -> None:
     report = Report("g.meta", None, [Finding("saver.no-saver", INFO, "i", None, "f"), finding],
                     model_kind="meta_graph", checkpoint_problem="none here")
     assert report.findings[0] is finding and (report.errors, report.warnings, report.infos) == (0, 1, 1)
-    assert report.verdict == "READY: 0 errors, 1 warning" and report.exit_code() == 0 and report.exit_code(True) == 1
+    assert report.verdict == "READY: 0 errors, 1 warning" and exit_code(report, False) == 0 and exit_code(report, True) == 1
     text = [t for _, t in report_lines(report, strict=False)]
     assert text[1] == "checkpoint: none (none here)"
     assert text[text.index("WARNINGS (1)") + 1] == "  restore.unused-key: k" and text[-1] == report.verdict
     failing = Report("g.meta", None, [Finding("restore.missing-key", ERROR, "m", "k", "f")] * 2)
-    assert failing.verdict == "NOT READY: 2 errors, 0 warnings" and failing.exit_code() == 1
+    assert failing.verdict == "NOT READY: 2 errors, 0 warnings" and exit_code(failing, False) == 1
 
 
 def test_cli_start_up_does_not_import_the_checks() -> None:

@@ -14,6 +14,7 @@ import pytest
 import safetensors
 
 from metainspect.checkpoint import open_checkpoint
+from metainspect.checkpoint.selection import Dropped
 from metainspect.convert import ConvertOptions, convert, plan_conversion
 from metainspect.convert.safetensors import DTYPES, read_header
 
@@ -92,7 +93,7 @@ def test_metadata_records_source_and_what_was_left_out(tmp_path: Path) -> None:
 def test_object_graph_left_out_with_a_note(tmp_path: Path) -> None:
     plan = convert(str(SAMPLES / "ckpt_tf2"), str(tmp_path / "k.safetensors"))
     row = next(t for t in plan.tensors if t.name == "_CHECKPOINTABLE_OBJECT_GRAPH")
-    assert row.dropped and row.dropped_by == "object graph"
+    assert row.dropped and row.drop_reason == Dropped("object_graph")
     assert any("_CHECKPOINTABLE_OBJECT_GRAPH" in note for note in plan.notes)
 
 
@@ -156,7 +157,7 @@ def test_rename_keep_cast(tmp_path: Path) -> None:
     out = tmp_path / "r.safetensors"
     plan = convert(str(SAMPLES / "convert" / "bert"), str(out),
                    ConvertOptions(keep=("^bert/",), drop_optimizer=True, renames=("bert=encoder",),
-                                  cast="float32:bfloat16"))
+                                  cast=("float32", "bfloat16")))
     tensors = loaded(out)
     assert all(name.startswith("encoder/") for name in tensors)
     assert {t["dtype"] for t in tensors.values()} == {"BF16"}
@@ -165,7 +166,7 @@ def test_rename_keep_cast(tmp_path: Path) -> None:
     import ml_dtypes
 
     assert bytes(tensors["encoder/pooler/dense/kernel"]["data"]) == kernel.astype(ml_dtypes.bfloat16).tobytes()
-    assert {t.dropped_by for t in plan.dropped} == {"--keep", "--drop-optimizer"}
+    assert {t.drop_reason for t in plan.dropped} == {Dropped("keep"), Dropped("drop_optimizer")}
 
 
 def test_plan_writes_nothing_and_lists_every_tensor(tmp_path: Path, cli: Any) -> None:
@@ -177,10 +178,11 @@ def test_plan_writes_nothing_and_lists_every_tensor(tmp_path: Path, cli: Any) ->
     assert data["written"] is None and data["format"] == "safetensors" and len(data["tensors"]) == 15
     row = next(t for t in data["tensors"] if t["name"] == "dense1/kernel/Adam")
     assert row["new_name"] is None and row["dropped_by"] == "--drop-optimizer"
+    assert row["drop_reason"] == {"rule": "drop_optimizer", "pattern": None}
     kept = next(t for t in data["tensors"] if t["name"] == "dense1/kernel")
     assert kept == {"name": "dense1/kernel", "new_name": "dense1/kernel", "dtype": "float32", "new_dtype": "float32",
                     "stored_dtype": "F32", "shape": [4, 8], "nbytes": 128, "new_nbytes": 128, "role": "model",
-                    "dropped_by": None, "file": str(out)}
+                    "drop_reason": None, "dropped_by": None, "file": str(out)}
     text = cli("convert", str(SAMPLES / "mlp"), "-o", str(out), "--plan")
     assert text.code == 0 and "plan only: nothing written" in text.stdout and "dense1/kernel/Adam" in text.stdout
 

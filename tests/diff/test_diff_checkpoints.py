@@ -181,7 +181,7 @@ def test_opened_checkpoints_stay_open(tmp_path: Path) -> None:
 def test_progress_reaches_the_total(tmp_path: Path) -> None:
     a, b = _pair(tmp_path)
     calls: list[tuple[int, int]] = []
-    diff_checkpoints(a, b, progress=lambda done, total: calls.append((done, total)))
+    diff_checkpoints(a, b, progress=lambda step, done, total: calls.append((done, total)))
     total = calls[-1][1]
     assert calls[-1][0] == total > 0
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
@@ -210,7 +210,7 @@ def test_tf2_training_steps_differ() -> None:
 
 def test_v1_against_v2_sample(tmp_path: Path) -> None:
     out = str(tmp_path / "v2")
-    rewrite_checkpoint(SAMPLES / "ckpt_v1" / "model.ckpt", out, RewriteOptions(cast="float32:float16"))
+    rewrite_checkpoint(SAMPLES / "ckpt_v1" / "model.ckpt", out, RewriteOptions(cast=("float32", "float16")))
     found = diff_checkpoints(SAMPLES / "ckpt_v1" / "model.ckpt", out)
     assert found.format_a == "v1" and found.format_b == "v2"
     assert found.changed and all(c.dtype_b == "float16" for c in found.changed)

@@ -151,24 +151,23 @@ def test_progress_bar_only_on_a_terminal_and_only_when_long(monkeypatch: pytest.
     import io
     import sys
 
-    from metainspect.cli import diff_command
+    from metainspect.cli.progress import progress_bars
+    from metainspect.progress import silent
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
-    with diff_command._ProgressBar(enabled=True) as bar:  # stderr is not a terminal here
-        assert bar is None
+    with progress_bars(after=1.0) as bar:  # stderr is not a terminal here
+        assert bar is silent
     screen = Terminal()
     monkeypatch.setattr(sys, "stderr", screen)
-    with diff_command._ProgressBar(enabled=False) as bar:  # --json
-        assert bar is None
-    with diff_command._ProgressBar(enabled=True) as bar:
-        assert bar is not None
-        bar(5, 10)  # before the delay: nothing drawn
-        assert bar.report is None
-        monkeypatch.setattr(diff_command, "_BAR_AFTER", 0.0)
-        bar(6, 10)
-        assert bar.report is not None
-        bar(10, 10)
+    with progress_bars(after=1.0, enabled=False) as bar:  # --json
+        assert bar is silent
+    with progress_bars(after=3600.0) as bar:
+        bar("comparing tensors", 5, 10)  # before the delay: nothing drawn
+    assert screen.getvalue() == ""
+    with progress_bars(after=0.0) as bar:
+        bar("comparing tensors", 6, 10)
+        bar("comparing tensors", 10, 10)
     assert "comparing tensors" in screen.getvalue()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import text_format
 
+from metainspect.cli.options import parse_shape_assignment
 from metainspect.edit import (
     ChangeLog,
     EditSpec,
@@ -18,7 +19,6 @@ from metainspect.edit import (
     clear_devices,
     drop_collection,
     open_target,
-    parse_shape_assignment,
     prune_to,
     remove_signature,
     rename,

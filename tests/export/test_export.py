@@ -336,7 +336,7 @@ def test_progress_bars_draw_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
     import io
     import sys
 
-    from metainspect.cli.export_command import progress_reporter
+    from metainspect.cli.progress import progress_bars
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -344,12 +344,12 @@ def test_progress_bars_draw_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> No
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    with progress_reporter() as progress:
+    with progress_bars() as progress:
         progress("copying variables", 0, 100)
         progress("copying variables", 100, 100)
     assert "copying variables" in terminal.getvalue()
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    with progress_reporter() as progress:
+    with progress_bars() as progress:
         progress("copying variables", 1, 2)
     assert sys.stderr.getvalue() == ""
 
@@ -370,14 +370,15 @@ def test_model_factory_needs_tensorflow(tmp_path: Path, cli: Cli) -> None:
 
 
 def test_input_spec_parsing() -> None:
-    from metainspect.export.tf2_factory import InputSpec, parse_input_spec
+    from metainspect.cli.options import parse_input_spec
+    from metainspect.export.tf2_factory import InputSpec
 
     assert parse_input_spec("x:float32:?,3") == InputSpec("x", "float32", [None, 3])
     assert parse_input_spec("ids:int64:-1") == InputSpec("ids", "int64", [None])
     assert parse_input_spec("scale:half:") == InputSpec("scale", "float16", [])
     assert parse_input_spec("any:string:*") == InputSpec("any", "string", None)
     for bad in ("x:float32", "x:floaty:3", "x:float32:3,a", ":float32:3"):
-        with pytest.raises(ValueError):
+        with pytest.raises(MetainspectError, match=r"^--input-spec "):
             parse_input_spec(bad)
 
 

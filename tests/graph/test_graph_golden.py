@@ -207,5 +207,5 @@ def test_checkpoint_index_without_meta_is_the_wrong_kind() -> None:
     from metainspect.errors import WrongKindError
     from metainspect.graph.model import load_model
 
-    with pytest.raises(WrongKindError, match="use `metainspect vars`"):
+    with pytest.raises(WrongKindError, match="open it with open_checkpoint"):
         load_model(SAMPLES / "ckpt_dtypes" / "model.ckpt.index")

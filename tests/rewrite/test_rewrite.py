@@ -18,13 +18,14 @@ from tensorboard.compat.proto.trackable_object_graph_pb2 import TrackableObjectG
 
 from metainspect.checkpoint import open_checkpoint
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
+from metainspect.cli.options import parse_cast, parse_size
 from metainspect.errors import CorruptError, MetainspectError, NotFoundError
 from metainspect.formats.bundle import Bundle
 from metainspect.formats.slices import encode_slice_key
 from metainspect.rewrite import (
+    Dropped,
     RewriteOptions,
-    parse_cast,
-    parse_size,
+    cast_types,
     plan_rewrite,
     rewrite_checkpoint,
     rewrite_object_graph,
@@ -136,7 +137,7 @@ def _trailer_types(index: Path) -> bytes:
 def test_drop_optimizer_on_a_tf1_checkpoint(tmp_path: Path) -> None:
     plan = rewrite_checkpoint(str(MLP), str(tmp_path / "slim"), RewriteOptions(drop_optimizer=True))
     assert sorted(t.name for t in plan.kept) == ["dense1/bias", "dense1/kernel", "dense2/bias", "dense2/kernel", "global_step"]
-    assert {t.dropped_by for t in plan.dropped} == {"--drop-optimizer"} and len(plan.dropped) == 10
+    assert {t.drop_reason for t in plan.dropped} == {Dropped("drop_optimizer")} and len(plan.dropped) == 10
     assert plan.input_bytes - plan.output_bytes == sum(t.nbytes for t in plan.dropped) == 544
     assert os.path.getsize(tmp_path / "slim.data-00000-of-00001") == 820 - 544
     source, slim = _values(MLP), _values(tmp_path / "slim")
@@ -172,8 +173,8 @@ def test_drop_and_keep_patterns(tmp_path: Path) -> None:
     plan = rewrite_checkpoint(str(MLP), str(tmp_path / "k"), options)
     assert sorted(t.name for t in plan.kept) == ["dense1/bias", "dense1/bias/Adam", "dense1/kernel",
                                                   "dense1/kernel/Adam", "global_step"]
-    reasons = {t.name: t.dropped_by for t in plan.dropped}
-    assert reasons["dense1/bias/Adam_1"] == "--drop Adam_1$" and reasons["dense2/bias"] == "--keep"
+    reasons = {t.name: t.drop_reason for t in plan.dropped}
+    assert reasons["dense1/bias/Adam_1"] == Dropped("drop", "Adam_1$") and reasons["dense2/bias"] == Dropped("keep")
 
 
 # -- renaming -------------------------------------------------------------------------------------
@@ -239,7 +240,7 @@ def test_has_checkpoint_values_follows_tensorflows_rule(prefix: Path) -> None:
 
 @pytest.mark.parametrize("target", ["float16", "bfloat16"])
 def test_cast_float32_tensors(target: str, tmp_path: Path) -> None:
-    plan = rewrite_checkpoint(str(PARTITIONED), str(tmp_path / "c"), RewriteOptions(cast=f"float32:{target}"))
+    plan = rewrite_checkpoint(str(PARTITIONED), str(tmp_path / "c"), RewriteOptions(cast=("float32", target)))
     assert {t.name for t in plan.cast} == {"rows", "cols", "plain"}
     numpy_type = np.float16 if target == "float16" else ml_dtypes.bfloat16
     source = _values(PARTITIONED)
@@ -253,7 +254,7 @@ def test_cast_float32_tensors(target: str, tmp_path: Path) -> None:
 
 def test_cast_counts_values_that_overflow(tmp_path: Path) -> None:
     prefix = write_bundle(tmp_path / "f", {"w": (1, (3,), np.array([1.0, 7e4, -np.inf], np.float32).tobytes(), None)})
-    plan = rewrite_checkpoint(str(prefix), str(tmp_path / "h"), RewriteOptions(cast="float32:float16"))
+    plan = rewrite_checkpoint(str(prefix), str(tmp_path / "h"), RewriteOptions(cast=("float32", "float16")))
     assert plan.warnings == ("w: 1 finite value(s) out of float16's range became inf or nan",)
 
 
@@ -281,15 +282,15 @@ def test_dropping_a_whole_shard_renumbers_the_rest(tmp_path: Path) -> None:
     (RewriteOptions(renames=("dense1=dense2",)), "would both become 'dense2/"),
     (RewriteOptions(renames=("decoder=x",)), "'decoder=x' matches no tensor"),
     (RewriteOptions(renames=("re:Adam_1$=m",), drop_optimizer=True), "matches only dropped tensors"),
-    (RewriteOptions(drop=("nothing",)), "--drop 'nothing' matches no tensor"),
-    (RewriteOptions(keep=("nothing",)), "--keep 'nothing' matches no tensor"),
+    (RewriteOptions(drop=("nothing",)), "^drop 'nothing' matches no tensor"),
+    (RewriteOptions(keep=("nothing",)), "^keep 'nothing' matches no tensor"),
     (RewriteOptions(drop=("[",)), "bad regular expression"),
     (RewriteOptions(drop=(".",)), "every tensor would be dropped"),
-    (RewriteOptions(cast="int64:float16"), "int64 is not a floating-point type"),
-    (RewriteOptions(cast="float32:int8"), "int8 is not a floating-point type"),
-    (RewriteOptions(cast="float64:float16"), "no float64 tensor to cast"),
-    (RewriteOptions(cast="float32:float32"), "the same"),
-    (RewriteOptions(cast="float32"), "expected SRC:DST"),
+    (RewriteOptions(cast=("int64", "float16")), "int64 is not a floating-point type"),
+    (RewriteOptions(cast=("float32", "int8")), "int8 is not a floating-point type"),
+    (RewriteOptions(cast=("float64", "float16")), "^cast float64->float16: no float64 tensor to cast"),
+    (RewriteOptions(cast=("float32", "float32")), "the same"),
+    (RewriteOptions(cast=("float32",)), "expected \\(source, target\\)"),  # type: ignore[arg-type]
     (RewriteOptions(renames=("re:^global_step$=_CHECKPOINTABLE_OBJECT_GRAPH",)), "object graph"),
 ])
 def test_refusals_happen_before_anything_is_written(options: RewriteOptions, message: str, tmp_path: Path) -> None:
@@ -386,8 +387,8 @@ def test_in_place_keeps_a_backup_prefix(tmp_path: Path) -> None:
     backup = _values(f"{source}.bak")
     assert len(backup) == 15 and sorted(_values(source)) == sorted(t.name for t in plan.kept)
     assert {n.replace(".bak", ""): Path(tmp_path / n).read_bytes() for n in os.listdir(tmp_path) if ".bak." in n} == original
-    with pytest.raises(MetainspectError, match="backup of an earlier --in-place rewrite"):
-        rewrite_checkpoint(str(source), None, RewriteOptions(cast="float32:float16"), in_place=True)
+    with pytest.raises(MetainspectError, match="backup of an earlier in_place rewrite"):
+        rewrite_checkpoint(str(source), None, RewriteOptions(cast=("float32", "float16")), in_place=True)
 
 
 def test_in_place_on_a_v1_file(tmp_path: Path) -> None:
@@ -401,11 +402,12 @@ def test_in_place_on_a_v1_file(tmp_path: Path) -> None:
 
 
 def test_plan_matches_what_is_written_and_reports_progress(tmp_path: Path) -> None:
-    options = RewriteOptions(drop_optimizer=True, cast="float32:bfloat16", renames=("model=net",))
+    options = RewriteOptions(drop_optimizer=True, cast=("float32", "bfloat16"), renames=("model=net",))
     planned = plan_rewrite(str(SLOTS), options, out_prefix=str(tmp_path / "o"))
     assert os.listdir(tmp_path) == [] and planned.written is None
     calls: list[tuple[int, int]] = []
-    done = rewrite_checkpoint(str(SLOTS), str(tmp_path / "o"), options, progress=lambda d, t: calls.append((d, t)))
+    done = rewrite_checkpoint(str(SLOTS), str(tmp_path / "o"), options,
+                              progress=lambda step, d, t: calls.append((d, t)))
     assert done.tensors == planned.tensors and done.written is not None
     assert done.written.data_bytes == planned.output_bytes == calls[-1][0] == calls[-1][1]
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
@@ -417,7 +419,9 @@ def test_parse_size_and_cast() -> None:
     for bad in ("", "12X", "-5", "0"):
         with pytest.raises(MetainspectError, match="shard-size"):
             parse_size(bad)
-    assert [d.name for d in parse_cast("float:half")] == ["float32", "float16"]
+    assert [d.name for d in cast_types(parse_cast("float:half"))] == ["float32", "float16"]
+    with pytest.raises(MetainspectError, match="--cast 'float32': expected SRC:DST"):
+        parse_cast("float32")
 
 
 # -- command line -----------------------------------------------------------------------------------

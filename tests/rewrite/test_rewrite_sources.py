@@ -29,7 +29,7 @@ def test_a_rewrite_through_another_source_is_byte_identical(tmp_path: Path, monk
     for offset, length in shard.reads:
         covered.update(range(offset, offset + length))
     assert covered == set(range(Path(f"{MLP}{DATA}").stat().st_size))  # every byte came through the source
-    cast = rewrite_checkpoint(str(MLP), str(tmp_path / "half"), RewriteOptions(cast="float32:float16"))
+    cast = rewrite_checkpoint(str(MLP), str(tmp_path / "half"), RewriteOptions(cast=("float32", "float16")))
     assert cast.output_bytes < plan.output_bytes
 
 

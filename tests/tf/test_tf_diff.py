@@ -97,7 +97,7 @@ def test_drop_optimizer_keeps_every_value(tf: Any, tmp_path: Path) -> None:
 def test_cast_to_float16(tf: Any, tmp_path: Path) -> None:
     source = SAMPLES / "mlp" / "model.ckpt-3"
     out = str(tmp_path / "half")
-    rewrite_checkpoint(source, out, RewriteOptions(cast="float32:float16"))
+    rewrite_checkpoint(source, out, RewriteOptions(cast=("float32", "float16")))
     found = _assert_metrics_match(tf, source, out)
     floats = {name for name, value in _tf_arrays(tf, source).items() if value.dtype == np.float32}
     assert {c.name for c in found.changed} == floats

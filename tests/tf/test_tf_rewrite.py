@@ -89,7 +89,7 @@ def test_tensorflow_reads_every_rewritten_sample_bit_identical(tf: Any, source: 
 
 
 def test_operations_give_checkpoints_tensorflow_reads(tf: Any, tmp_path: Path) -> None:
-    options = RewriteOptions(renames=("re:^dense(\\d)=layer\\1",), drop_optimizer=True, cast="float32:bfloat16",
+    options = RewriteOptions(renames=("re:^dense(\\d)=layer\\1",), drop_optimizer=True, cast=("float32", "bfloat16"),
                              shard_size=64)
     plan = rewrite_checkpoint(str(MLP), str(tmp_path / "out"), options)
     assert plan.output_shards > 1
@@ -182,7 +182,7 @@ def test_renamed_checkpoint_restores_into_the_renamed_graph(tf: Any, tmp_path: P
 
 def test_cast_checkpoint_loads_with_the_new_dtype(tf: Any, tmp_path: Path) -> None:
     out = str(tmp_path / "half")
-    rewrite_checkpoint(str(MLP), out, RewriteOptions(cast="float32:float16", drop_optimizer=True))
+    rewrite_checkpoint(str(MLP), out, RewriteOptions(cast=("float32", "float16"), drop_optimizer=True))
     reader = tf.train.load_checkpoint(out)
     assert reader.get_variable_to_dtype_map()["dense1/kernel"] == tf.float16
     assert reader.get_variable_to_dtype_map()["global_step"] == tf.int64

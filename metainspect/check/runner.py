@@ -3,7 +3,8 @@
 ``run_checks`` loads the model (a ``.meta``, a checkpoint prefix with its ``.meta``, a
 SavedModel), finds the checkpoint (``--checkpoint``, else the one beside the graph: the prefix
 of ``X.meta``, the directory's ``checkpoint`` state file or only checkpoint, a SavedModel's
-``variables/variables``) and runs the saver, restore, signature, serving and security checks.
+``variables/variables``) and runs the saver, restore, signature, serving and security checks;
+the restore check reads the checkpoint's data back against its checksums unless told not to.
 An unreadable model or an explicitly named checkpoint that cannot be opened raises
 :class:`~metainspect.errors.MetainspectError` (nothing could be checked); a missing default
 checkpoint only limits the check (``restore.no-checkpoint``).
@@ -12,6 +13,7 @@ checkpoint only limits the check (``restore.no-checkpoint``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,8 +107,13 @@ class Report:
 
 
 def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str] | None = None,
-               outputs: dict[str, str] | None = None, tags: list[str] | None = None) -> Report:
-    """Check ``model`` against ``checkpoint`` (default: the one beside it); see the module docstring."""
+               outputs: dict[str, str] | None = None, tags: list[str] | None = None, *, verify: bool = True,
+               progress: Callable[[int, int], None] | None = None) -> Report:
+    """Check ``model`` against ``checkpoint`` (default: the one beside it); see the module docstring.
+
+    ``verify=False`` skips checking the checkpoint's data against its checksums; ``progress(done,
+    total)`` hears how that check advances, in tensors.
+    """
     from metainspect.check.restore import check_restore
     from metainspect.check.saver import check_saver
     from metainspect.check.security import check_security
@@ -123,7 +130,7 @@ def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str]
     else:
         ckpt, problem = default_checkpoint(model, loaded)
     try:
-        ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}))
+        ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}), verify, progress)
         findings = check_saver(ctx) + check_restore(ctx)
         signature_findings, proposal = check_signature(ctx)
         findings += signature_findings + check_serving(ctx) + check_security(ctx)

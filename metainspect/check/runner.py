@@ -3,7 +3,7 @@
 ``run_checks`` loads the model (a ``.meta``, a checkpoint prefix with its ``.meta``, a
 SavedModel), finds the checkpoint (``--checkpoint``, else the one beside the graph: the prefix
 of ``X.meta``, the directory's ``checkpoint`` state file or only checkpoint, a SavedModel's
-``variables/variables``) and runs the saver, restore, signature, serving and security checks;
+``variables/variables``) and runs the saver, restore, graph, signature, serving and security checks;
 the restore check reads the checkpoint's data back against its checksums unless told not to.
 An unreadable model or an explicitly named checkpoint that cannot be opened raises
 :class:`~metainspect.errors.MetainspectError` (nothing could be checked); a missing default
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 #: version of the JSON document :meth:`Report.to_json` returns
 SCHEMA_VERSION = 1
 #: checks in the order they run; findings of equal severity keep this order
-CHECKS = ("saver", "restore", "signature", "serving", "security")
+CHECKS = ("saver", "restore", "graph", "signature", "serving", "security")
 
 
 @dataclass
@@ -114,6 +114,7 @@ def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str]
     ``verify=False`` skips checking the checkpoint's data against its checksums; ``progress(done,
     total)`` hears how that check advances, in tensors.
     """
+    from metainspect.check.references import check_references
     from metainspect.check.restore import check_restore
     from metainspect.check.saver import check_saver
     from metainspect.check.security import check_security
@@ -131,7 +132,7 @@ def run_checks(model: str, checkpoint: str | None = None, inputs: dict[str, str]
         ckpt, problem = default_checkpoint(model, loaded)
     try:
         ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}), verify, progress)
-        findings = check_saver(ctx) + check_restore(ctx)
+        findings = check_saver(ctx) + check_restore(ctx) + check_references(ctx)
         signature_findings, proposal = check_signature(ctx)
         findings += signature_findings + check_serving(ctx) + check_security(ctx)
     finally:

@@ -69,7 +69,7 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
     assets: dict[str, str] = index.memo["assets"]
     constants: dict[str, None] = {}
     files: dict[str, None] = {}
-    runtime = False
+    runtime = unbound = False
     pending = [(index.scope(site), ref)]
     seen: set[tuple[int, str]] = set()
     while pending:
@@ -83,10 +83,12 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
         source = _source(scope, ref)
         if isinstance(source, int):
             found = _argument(index, scope, source)
+            bound = _bound_input(index, scope, source)
             if found is None:
                 runtime = True
+            elif not found and bound is None:
+                unbound = True  # nothing calls the function: it never gets this argument
             pending += found or []
-            bound = _bound_input(index, scope, source)
             if bound is not None:
                 constants.update(dict.fromkeys(bound.constants))
                 files.update(dict.fromkeys(bound.assets))
@@ -113,7 +115,8 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
             pending += [(scope, value) for value in assigned]
         else:
             runtime = True
-    return Origins(tuple(constants), tuple(files), runtime)
+    # a walk that ends nowhere but in a cycle found no value: anything is possible
+    return Origins(tuple(constants), tuple(files), runtime or not (constants or files or unbound))
 
 
 def depends_on(index: GraphIndex, site: Site, ref: str, targets: Collection[str]) -> bool:
@@ -216,7 +219,8 @@ def _element(caller: Caller, arg: int) -> str | None:
 
 
 def _bound_input(index: GraphIndex, scope: Scope, arg: int) -> Origins | None:
-    """What a TF2 SavedModel's object graph binds to a captured argument of ``scope``'s function."""
+    """What a TF2 SavedModel's object graph binds to argument ``arg`` of ``scope``'s function: a captured
+    asset, constant or variable, or (an argument before the captures) whatever its caller passes."""
     meta_graph = index.model.meta_graph
     if scope.nesting is not None or scope.function is None or scope.function not in \
             meta_graph.object_graph_def.concrete_functions:
@@ -224,7 +228,9 @@ def _bound_input(index: GraphIndex, scope: Scope, arg: int) -> Origins | None:
     bound = meta_graph.object_graph_def.concrete_functions[scope.function].bound_inputs
     position = arg - (len(scope.args) - len(bound))
     nodes = meta_graph.object_graph_def.nodes
-    if not 0 <= position < len(bound) or not 0 <= bound[position] < len(nodes):
+    if position < 0:
+        return Origins(runtime=True)  # an argument the loaded function's caller passes
+    if position >= len(bound) or not 0 <= bound[position] < len(nodes):
         return None
     obj = nodes[bound[position]]
     kind = obj.WhichOneof("kind")

@@ -52,9 +52,9 @@ def rotated(gen: Any, capability: str, place: str, shift: int) -> list[str]:
     return [keys[(start + i) % len(keys)] for i in range(len(keys))]
 
 
-PLACES = ["graph", "function", "dataset_fn", "cond_branch", "while_body", "nested_plain", "nested_base64",
-          "nested_long_string", "nested_library_first", "tf1_main_op", "tf1_legacy_init_op", "tf1_restore_hook",
-          "tf2_init_op", "tf2_restore_fn", "saved_method", "off_path"]
+PLACES = ["graph", "function", "dataset_fn", "cond_branch", "while_body", "cond_v1_branch", "nested_plain",
+          "nested_base64", "nested_long_string", "nested_library_first", "tf1_main_op", "tf1_legacy_init_op",
+          "tf1_restore_hook", "tf2_init_op", "tf2_restore_fn", "saved_method", "off_path"]
 
 
 @pytest.mark.parametrize("shift", [1, 2])

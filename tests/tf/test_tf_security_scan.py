@@ -1,18 +1,19 @@
 """TensorFlow 2.21 builds new hiding models and confirms what `check` says TF trips on (`pytest -m tf`).
 
 * The security scan on models built here, not the committed corpus: every capability in every
-  hiding place, each with another payload than the corpus uses there (the corpus generator's
-  builders, sample_meta/gen_security.py, with the variants rotated). Nothing is run: the scan
-  must find each payload with its capability and when it runs.
+  hiding place, each with two other payloads than the corpus uses there (the corpus generator's
+  builders, sample_meta/gen_security.py, with the variants rotated, in a child process). Nothing
+  is run: the scan must find each payload with its capability and when it runs.
 * A flipped bit in a tensor the graph restores: TF's restore raises DataLossError, `check` names it.
 * A served function using ``BoostedTreesBucketize``: TF raises "No OpKernel", `check` says not ready.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,64 +30,73 @@ from helpers.paths import REAL_MODELS_2, SAMPLES
 pytestmark = pytest.mark.tf
 
 
-@pytest.fixture(scope="module")
-def gen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The corpus generator as a module, with its native probe op compiled and loaded."""
-    if not shutil.which("g++"):
-        pytest.skip("g++ is needed to build the native probe op")
-    sys.path.insert(0, str(SAMPLES))
-    try:
-        import gen_security
-
-        gen_security.v1.enable_control_flow_v2()
-        gen_security.load_native(tmp_path_factory.mktemp("native"))
-        yield gen_security
-    finally:
-        sys.path.remove(str(SAMPLES))
-
-
-def rotated(gen: Any, capability: str, place: str, shift: int) -> list[str]:
-    """The capability's variants in an order that starts ``shift`` after the corpus' choice for ``place``."""
-    keys = [key for key, variant in gen.VARIANTS.items() if variant.capability == capability]
-    start = keys.index(gen.MATRIX[capability][place]) + shift
-    return [keys[(start + i) % len(keys)] for i in range(len(keys))]
-
-
 PLACES = ["graph", "function", "dataset_fn", "cond_branch", "while_body", "cond_v1_branch", "nested_plain",
           "nested_base64", "nested_long_string", "nested_library_first", "tf1_main_op", "tf1_legacy_init_op",
           "tf1_restore_hook", "tf2_init_op", "tf2_restore_fn", "saved_method", "off_path"]
+CAPABILITIES = ["file_write", "file_read", "network", "python", "native"]
+SHIFTS = [1, 2]
+#: run in a child process: the native probe library it loads stays out of the test process's op registry
+BUILD = """
+import json, shutil, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import gen_security as gen
+out = Path(sys.argv[2])
+gen.v1.enable_control_flow_v2()
+gen.load_native(out)
+assert list(gen.PLACES) == json.loads(sys.argv[3]), list(gen.PLACES)
+built = {}
+for capability in json.loads(sys.argv[4]):
+    keys = [key for key, variant in gen.VARIANTS.items() if variant.capability == capability]
+    for place in gen.PLACES:
+        for shift in json.loads(sys.argv[5]):
+            start = keys.index(gen.MATRIX[capability][place]) + shift
+            for key in [keys[(start + i) % len(keys)] for i in range(len(keys))]:
+                variant = gen.VARIANTS[key]
+                name = f"heldout_{capability}_{place}_{shift}"
+                path = out / name
+                builder = gen.build_tf2 if place in gen.TF2_PLACES else gen.build_tf1
+                try:
+                    payload = gen.locate(builder(path, place, variant, name), variant, name)
+                except Exception:  # not every payload can be built in every place: the next one
+                    shutil.rmtree(path, ignore_errors=True)
+                    continue
+                built[name] = {"key": key, "capability": variant.capability, "when": gen.PLACES[place][0],
+                               "path": str(path), "payload": payload}
+                break
+print(json.dumps(built))
+"""
 
 
-@pytest.mark.parametrize("shift", [1, 2])
-@pytest.mark.parametrize("capability", ["file_write", "file_read", "network", "python", "native"])
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Models built by the corpus generator's builders with other payloads than the corpus uses in each place."""
+    if not shutil.which("g++"):
+        pytest.skip("g++ is needed to build the native probe op")
+    out = tmp_path_factory.mktemp("heldout")
+    proc = subprocess.run([sys.executable, "-c", BUILD, str(SAMPLES), str(out), json.dumps(PLACES),
+                           json.dumps(CAPABILITIES), json.dumps(SHIFTS)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    built: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return built
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+@pytest.mark.parametrize("capability", CAPABILITIES)
 @pytest.mark.parametrize("place", PLACES)
-def test_a_new_payload_is_found_with_when_it_runs(gen: Any, tmp_path: Path, capability: str, place: str,
+def test_a_new_payload_is_found_with_when_it_runs(heldout: dict[str, Any], capability: str, place: str,
                                                    shift: int) -> None:
-    """The ``shift``-th variant after the corpus' one (the next that TF can build in that place)."""
-    assert set(PLACES) == set(gen.PLACES)
-    for key in rotated(gen, capability, place, shift):
-        variant = gen.VARIANTS[key]
-        name = f"heldout_{capability}_{place}_{key}"
-        path = tmp_path / name
-        builder = gen.build_tf2 if place in gen.TF2_PLACES else gen.build_tf1
-        try:
-            built = builder(path, place, variant, name)
-            payload = gen.locate(built, variant, name)
-        except Exception:  # noqa: BLE001 - not every payload can be built in every place; try the next
-            shutil.rmtree(path, ignore_errors=True)
-            continue
-        break
-    else:
-        pytest.fail(f"no {capability} payload could be built in {place}")
-    findings = check_security(CheckContext(load_model(path)))
-    when = gen.PLACES[place][0]
-    for expected in payload:
+    """The ``shift``-th variant after the corpus' one in that place (the next TF can build there)."""
+    case = heldout.get(f"heldout_{capability}_{place}_{shift}")
+    assert case is not None, f"no {capability} payload could be built in {place}"
+    findings = check_security(CheckContext(load_model(case["path"])))
+    for expected in case["payload"]:
         found = [f for f in findings if f.subject == expected["node"] and f.details["function"] == expected["function"]
                  and (f.details["nested_in"] is None) == (expected["nested_in"] is None)]
-        assert found, (key, expected, [f.message for f in findings])
-        assert found[0].details["capability"] == variant.capability and found[0].details["when"] == when, \
-            (key, found[0].message)
-        assert (found[0].severity == "info") is (when == "off_path")
+        assert found, (case["key"], expected, [f.message for f in findings])
+        assert found[0].details["capability"] == case["capability"], (case["key"], found[0].message)
+        assert found[0].details["when"] == case["when"], (case["key"], found[0].message)
+        assert (found[0].severity == "info") is (case["when"] == "off_path")
 
 
 def test_a_corrupt_tensor_tensorflow_fails_to_restore(tmp_path: Path) -> None:

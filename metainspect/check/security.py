@@ -46,7 +46,7 @@ from metainspect.graph.ops import (
 from metainspect.graph.phases import OFF_PATH, SERVING, Hook, Phase, describe, phases
 from metainspect.graph.saver import saver_checkpoint_op, unnamed_saver_op
 from metainspect.graph.values import Origins, origins
-from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of
+from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Node
@@ -67,14 +67,17 @@ _IDS: dict[Capability, str] = {
 _SEVERITY: dict[Capability, Severity] = {
     "python": ERROR, "native": ERROR, "network": ERROR, "file_write": WARNING, "file_read": WARNING,
 }
-_CONSEQUENCE: dict[Capability, str] = {
-    "python": "calls a Python function by token: it runs only in the Python process that built the graph "
-              "(elsewhere it fails, TF Serving cannot run it) and executes whatever Python is registered under "
-              "that token",
-    "native": "runs native code that stock TensorFlow does not have: from a library the serving process must load",
-    "network": "reaches another machine over the network",
-    "file_write": "writes files on the machine that runs the model",
-    "file_read": "reads files from the machine that runs the model",
+#: what a node with the capability does (said of one node, and of many)
+_CONSEQUENCE: dict[Capability, tuple[str, str]] = {
+    "python": ("calls a Python function by token: it runs only in the Python process that built the graph "
+               "(elsewhere it fails, TF Serving cannot run it) and executes whatever Python is registered under "
+               "that token", "call Python functions by token, which run only in the Python process that built the "
+               "graph and execute whatever Python is registered under those tokens"),
+    "native": ("runs native code that stock TensorFlow does not have: from a library the serving process must load",
+               "run native code that stock TensorFlow does not have: from a library the serving process must load"),
+    "network": ("talks to other machines over the network", "talk to other machines over the network"),
+    "file_write": ("writes files on the machine that runs the model", "write files on the machine that runs the model"),
+    "file_read": ("reads files from the machine that runs the model", "read files from the machine that runs the model"),
 }
 
 
@@ -238,10 +241,10 @@ def _finding(hit: Hit, phase: Phase, hook: Hook | None, fix_off_path: str) -> Fi
     where = "" if site.where == GRAPH else f" in {site.where}"
     shown = ", ".join(hit.targets[:3]) + (f" and {len(hit.targets) - 3} more" if len(hit.targets) > 3 else "")
     detail = f" ({shown})" if shown else ""
-    consequence = _CONSEQUENCE[capability]
+    consequence = _CONSEQUENCE[capability][0]
     if node.op in CODE_LOADING_OPS:
         consequence = "loads a native library into the process that runs the model"
-    message = f"{node.op} node {node.name!r}{where}{detail} {consequence}; it runs {describe(phase, hook)}"
+    message = f"{node.op} node {node.name!r}{detail}{where} {consequence}; {describe(phase, hook)}"
     nesting = _nesting(site)
     details = {
         "op": node.op, "where": site.where, "function": site.function, "capability": capability, "when": phase,
@@ -291,17 +294,19 @@ def _fold(findings: list[Finding]) -> list[Finding]:
 
 def _folded(group: list[Finding]) -> Finding:
     first = group[0]
-    names = [f.subject for f in group]
+    names = [f.subject if f.details["where"] == GRAPH else f"{f.subject} in {f.details['where']}" for f in group]
     listed = ", ".join(str(n) for n in names[:SHOWN]) + f" and {len(names) - SHOWN} more"
     targets = list(dict.fromkeys(t for f in group for t in f.details["targets"]))
     shown = f" ({', '.join(targets[:3])}{' and more' if len(targets) > 3 else ''})" if targets else ""
-    consequence = _CONSEQUENCE[first.details["capability"]]
+    consequence = _CONSEQUENCE[first.details["capability"]][1]
+    if first.details["op"] in CODE_LOADING_OPS:
+        consequence = "load native libraries into the process that runs the model"
     hooks = list(dict.fromkeys(f.details["hook"] for f in group))
-    when = describe(first.details["when"], None) if len(hooks) != 1 or hooks[0] is None else \
-        first.message.rpartition("; it runs ")[2]
+    hook = Hook(first.details["when"], hooks[0], Region(frozenset(), frozenset())) if len(hooks) == 1 and hooks[0] \
+        else None
     return Finding(
         first.id, first.severity, f"{len(group)} {first.details['op']} nodes ({listed}){shown} {consequence}; "
-        f"they run {when}", first.subject, first.fix,
+        f"{describe(first.details['when'], hook, many=True)}", first.subject, first.fix,
         {**{k: first.details[k] for k in ("op", "capability", "when", "on_inference_path")}, "count": len(group),
          "targets": targets, "nodes": [{"node": f.subject, "where": f.details["where"], "function": f.details["function"],
                                         "hook": f.details["hook"], "target": f.details["target"],

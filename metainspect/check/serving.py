@@ -154,7 +154,7 @@ def no_cpu_kernel(ctx: CheckContext, index: GraphIndex) -> list[Finding]:
             when = phases(index, ctx.inputs, ctx.outputs)
             running = [s for s in sites if when.of(s)[0] != OFF_PATH]
             severity = ERROR if running else WARNING
-            consequence = (f"it runs {describe(*when.of(running[0]))}, and calling its function fails" if running else
+            consequence = (f"{describe(*when.of(running[0]))}, and calling its function fails" if running else
                            "calling its function fails (nothing served or loaded calls it)")
         findings.append(Finding(
             "serving.no-cpu-kernel", severity,

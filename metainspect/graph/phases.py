@@ -77,13 +77,18 @@ def phases(index: GraphIndex, inputs: Mapping[str, str] | None = None,
     return index.memo[key]  # type: ignore[no-any-return]
 
 
-def describe(phase: Phase, hook: Hook | None) -> str:
-    """``on a served path (signature 'serving_default')``, ``at load time (collection …)``…"""
+def describe(phase: Phase, hook: Hook | None, many: bool = False) -> str:
+    """``it runs on a served path (signature 'serving_default')``, ``it runs at load time (collection …),
+    before any request``, ``nothing served or loaded runs it`` (``they``/``them`` when ``many``)."""
+    runs = "they run" if many else "it runs"
+    where = f" ({hook.label})" if hook else ""
     if phase == SERVING:
-        return f"on a served path ({hook.label})" if hook else "on a served path"
+        return f"{runs} on a served path{where}"
     if phase == LOAD_TIME:
-        return f"at load time ({hook.label})" if hook else "at load time"
-    return f"off the served path ({hook.label})" if hook else "off the served path (nothing served or loaded runs it)"
+        return f"{runs} at load time{where}, before any request"
+    if hook:
+        return f"{runs} only off the served path{where}"
+    return f"nothing served or loaded runs {'them' if many else 'it'}"
 
 
 # -- hooks ----------------------------------------------------------------------------------------

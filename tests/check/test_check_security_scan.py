@@ -56,7 +56,8 @@ def test_every_payload_is_found_where_it_hides(name: str) -> None:
             assert nested["node"] == payload["nested_in"]["node"] and nested["depth"] == 1
             assert nested["element"] == payload["nested_in"]["element"]
             assert nested["encoding"] == ENCODING[payload["nested_in"]["encoding"]]
-        phrase = {"serving": "on a served path (", "load_time": "at load time (", "off_path": "off the served path"}
+        phrase = {"serving": "it runs on a served path (", "load_time": "it runs at load time (",
+                  "off_path": "it runs only off the served path ("}
         assert phrase[case["when"]] in found.message
     # the payload and nothing else
     assert sorted(f.subject for f in findings) == sorted(p["node"] for p in case["payload"])

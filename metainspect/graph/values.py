@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from metainspect.graph.names import function_input, op_name, output_index, tensor_name
 from metainspect.graph.ops import ASSIGN_OPS, CONST_OPS, ELEMENT_SOURCES, IDENTITY_OPS, PLACEHOLDER_OPS
-from metainspect.graph.walk import Scope, Site, function_refs, variable_behind
+from metainspect.graph.walk import Scope, Site, variable_behind
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Node
@@ -148,7 +148,7 @@ def callers(index: GraphIndex, function: str) -> list[Caller]:
         scopes += [(index.function_scope(name), fn.nodes) for name, fn in index.functions.items()]
         for scope, nodes in scopes:
             for node in nodes:
-                for callee in _callees(index, node):
+                for callee in index.callees(node):
                     table.setdefault(callee, []).append(Caller(scope, node))
         index.memo["callers"] = table
     return table.get(function, [])  # type: ignore[no-any-return]
@@ -251,12 +251,6 @@ def _assigned_values(index: GraphIndex, variable: Node) -> Iterator[str]:
         node = index.nodes[name]
         if node.op in ASSIGN_OPS and len(node.inputs) > 1 and op_name(node.inputs[0]) == variable.name:
             yield node.inputs[1]
-
-
-def _callees(index: GraphIndex, node: Node) -> set[str]:
-    if node.op in index.functions:
-        return {node.op}
-    return set(function_refs(node)) & index.functions.keys() if node.proto.attr else set()
 
 
 def _strings(node: Node) -> list[str]:

@@ -181,18 +181,8 @@ class GraphIndex:
         """Every library function reachable from these graph nodes through calls, transitively."""
         if not self.functions:
             return set()
-        pending: list[str] = []
-        for name in node_names:
-            node = self.nodes.get(name)
-            if node is not None:
-                pending.extend(self.callees(node))
-        seen: set[str] = set()
-        while pending:
-            fn = pending.pop()
-            if fn not in seen:
-                seen.add(fn)
-                pending.extend(self._function_callees(fn))
-        return seen
+        return self.functions_reached(fn for name in node_names if (node := self.nodes.get(name)) is not None
+                                      for fn in self.callees(node))
 
     def functions_reached(self, functions: Iterable[str]) -> set[str]:
         """These library functions and every function they call, transitively."""

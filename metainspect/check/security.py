@@ -93,8 +93,8 @@ class Hit(NamedTuple):
 def check_security(ctx: CheckContext) -> list[Finding]:
     """Python, native code, network and file access wherever they hide, by when they run."""
     index = index_of(ctx.model)
-    stock = stock_registry().ops
-    candidates = index.scan(lambda node: _candidate(node, index, stock))
+    known = stock_registry().ops | set(index.functions) | {s.function for s in index.inner_sites() if s.function}
+    candidates = index.scan(lambda node: _candidate(node, known))
     hits = [hit for site, kind in candidates for hit in _evaluate(index, site, kind)]
     if not hits:
         return []
@@ -115,14 +115,15 @@ def check_security(ctx: CheckContext) -> list[Finding]:
 
 # -- what a node can do ---------------------------------------------------------------------------
 
-def _candidate(node: Node, index: GraphIndex, stock: frozenset[str]) -> str | None:
-    """A cheap first look by op type alone: "python", "native", "io" or None."""
+def _candidate(node: Node, known: frozenset[str] | set[str]) -> str | None:
+    """A cheap first look by op type alone: "python", "native", "io" or None (``known``: stock ops and
+    the functions of the model and of its nested GraphDefs, which nodes call as ops)."""
     op = node.op
     if op in _IO_OPS:
         return "io"
     if op in PYTHON_OPS:
         return "python"
-    if op in CODE_LOADING_OPS or (op not in stock and op not in index.functions and not op.startswith("_")):
+    if op in CODE_LOADING_OPS or (op not in known and not op.startswith("_")):
         return "native"
     return None
 

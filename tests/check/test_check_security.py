@@ -169,3 +169,17 @@ def test_checks_leave_the_model_untouched() -> None:
         check_security(ctx)
         check_security(CheckContext(model))
         assert model.meta_graph.SerializeToString(deterministic=True) == before, path
+
+
+def test_functions_of_a_nested_graph_called_as_ops_are_not_native_code() -> None:
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    inner = GraphDef()
+    inner.node.add(name="call", op="hidden_fn")
+    fn = inner.library.function.add()
+    fn.signature.name = "hidden_fn"
+    fn.node_def.add(name="leak", op="ReadFile").input.append("path")
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    _string_const(model, "stash", inner.SerializeToString())
+    (finding,) = secure(model).values()
+    assert finding.subject == "leak" and finding.id == "security.file-read"

@@ -38,7 +38,6 @@ from metainspect.graph.ops import (
     PROTO_DESCRIPTOR_OPS,
     PROTOCOL_INPUTS,
     PYTHON_OPS,
-    RESTORE_OPS,
     THROUGH_HANDLE,
     is_remote,
     stock_registry,
@@ -145,7 +144,7 @@ def _evaluate(index: GraphIndex, site: Site, kind: str) -> list[Hit]:
         return [Hit(site, "network", _with_protocol(index, site, found.constants))]
     if op in ("CacheDataset", "CacheDatasetV2") and not found.runtime and not any(found.constants):
         return []  # an empty file name caches in memory
-    write = op in FILE_WRITE_OPS or (op in CHECKPOINT_OPS and op not in RESTORE_OPS and op != "DTensorRestoreV2")
+    write = op in FILE_WRITE_OPS
     if not write and found.only_assets:
         return []  # reads the model's own asset files (or never gets a file name)
     targets = found.constants + tuple(f"asset {a}" for a in found.assets if a)

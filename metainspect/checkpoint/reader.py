@@ -350,6 +350,9 @@ class _NoTensors:
     def read(self, name: str, verify: bool) -> np.ndarray:
         raise KeyError(name)
 
+    def verify(self, name: str) -> None:
+        raise KeyError(name)
+
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
         raise KeyError(name)
 

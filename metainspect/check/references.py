@@ -14,7 +14,7 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from metainspect.check.findings import ERROR, CheckContext, Finding
-from metainspect.graph.names import parse_tensor_name
+from metainspect.graph.names import op_name, output_index
 from metainspect.graph.outputs import output_count
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def check_references(ctx: CheckContext) -> list[Finding]:
     missing: set[str] = set()
     arity: dict[str, int | None] = {}
     for ref in set(chain.from_iterable([node.inputs for node in graph])).difference(nodes):
-        source, index = parse_tensor_name(ref)
+        source, index = op_name(ref), output_index(ref)  # a stray '^x' among data inputs names x too
         if source not in nodes:
             missing.add(ref)
         elif index > 0:
@@ -54,11 +54,11 @@ def check_references(ctx: CheckContext) -> list[Finding]:
 def _finding(node: Node, missing: list[str], beyond: list[tuple[str, str, int]], position: int,
              total: int) -> Finding:
     problems = [f"input {ref!r} names no node" for ref in missing]
-    problems += [f"input {ref!r} names output {parse_tensor_name(ref)[1]} of {parse_tensor_name(ref)[0]!r} ({op}), "
+    problems += [f"input {ref!r} names output {output_index(ref)} of {op_name(ref)!r} ({op}), "
                  f"which has {count} output{'' if count == 1 else 's'}" for ref, op, count in beyond]
     first = missing[0] if missing else beyond[0][0]
     said = (f"Unknown input node '{first}'" if missing else
-            f"Connecting to invalid output {parse_tensor_name(first)[1]} of source node {parse_tensor_name(first)[0]}")
+            f"Connecting to invalid output {output_index(first)} of source node {op_name(first)}")
     message = f"node {node.name!r} ({node.op}): {'; '.join(problems)}: TensorFlow cannot import the graph ({said})"
     if total > 1:
         message += (f"; the first of {total} such nodes, where TensorFlow's import stops" if position == 0 else

@@ -41,3 +41,10 @@ def test_a_text_graph_naming_109_absent_nodes(real_models_2: Path, cli: Cli) -> 
     assert {f.details["count"] for f in found} == {len(found)} and not report.ready()
     out = cli("check", str(path)).stdout
     assert f"… and {len(found) - 20} more graph.missing-input (all of them with --json)" in out
+
+
+def test_a_stray_control_marker_among_data_inputs_is_read_by_name() -> None:
+    """Found by fuzzing: a data input '^:0' (a control marker before data inputs) named a node '^'."""
+    graph = GraphBuilder().add("x", "Placeholder").add("y", "Add", "^gone:0", "x").add("z", "Relu", "^x", "x")
+    (found,) = check_references(CheckContext(graph.model()))
+    assert found.subject == "y" and found.details["missing"] == ["^gone:0"]

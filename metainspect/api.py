@@ -56,16 +56,18 @@ def open_checkpoint(checkpoint: PathLike | Checkpoint, *, verify: bool = True,
 
 def check(model: PathLike | Model, checkpoint: PathLike | Checkpoint | None = None, *,
           inputs: Mapping[str, str] | None = None, outputs: Mapping[str, str] | None = None,
-          tags: Sequence[str] | None = None) -> Report:
+          tags: Sequence[str] | None = None, verify: bool = True,
+          progress: Progress | None = None) -> Report:
     """Is ``model`` ready to restore ``checkpoint`` and to be served? A :class:`Report` of findings.
 
     ``model`` may be a model edited in memory (``model.edit()….model()``): nothing is written.
     ``checkpoint`` defaults to the one beside the model's file. ``inputs``/``outputs`` map
     signature keys to tensor names (``{"x": "input:0"}``) the way a server would feed and fetch.
+    ``verify=False`` skips reading the checkpoint's data back against its checksums.
     """
     from metainspect.check.runner import run_checks
 
-    return run_checks(model, checkpoint, inputs, outputs, tags)
+    return run_checks(model, checkpoint, inputs, outputs, tags, verify=verify, progress=progress)
 
 
 def rewrite_checkpoint(checkpoint: PathLike | Checkpoint, out_prefix: PathLike | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,7 +56,8 @@ class CheckContext:
 
     ``checkpoint`` is None when there is none to check against (``checkpoint_problem`` then says
     why, e.g. "no checkpoint beside model.meta"). ``inputs``/``outputs`` map signature keys to
-    tensor names as given with ``--input``/``--output`` (empty when not given).
+    tensor names as given with ``--input``/``--output`` (empty when not given). ``verify`` checks
+    the checkpoint's data against its checksums, reporting ``progress(done, total)`` in tensors.
     """
 
     model: Model
@@ -63,3 +65,5 @@ class CheckContext:
     checkpoint_problem: str | None = None
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    verify: bool = True
+    progress: Callable[[int, int], None] | None = None

@@ -12,7 +12,7 @@ back to the object graph's ``full_name`` attributes, and so does this check.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
@@ -23,24 +23,27 @@ from metainspect.graph.ops import VARIABLE_OPS
 from metainspect.graph.saver import OBJECT_GRAPH, SAVER, RestoreItem, RestorePlan, restore_plan
 
 if TYPE_CHECKING:
-    from metainspect.checkpoint import Checkpoint, TensorInfo
+    from metainspect.checkpoint import Checkpoint, CorruptTensor, TensorInfo
     from metainspect.graph.model import Model
 
 #: dtypes `metainspect rewrite --cast` converts between
 _FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
 #: missing or unused keys listed by name in one aggregated message
 _LISTED = 5
+_LAYOUT = "restore.partition-layout"
 
 
 def check_restore(ctx: CheckContext) -> list[Finding]:
     """Findings ``restore.*``: missing keys, dtype/shape mismatches, unused keys, layout notes."""
     plan = restore_plan(ctx.model)
     if not plan.items:
-        return [Finding(
+        nothing = Finding(
             "restore.nothing-to-restore", INFO,
             "the graph has no variables to restore (constants only)", None,
             "nothing to do: no checkpoint is needed to serve this graph",
-        )]
+        )
+        return [nothing] + (corrupt_tensors(ctx.checkpoint, set(), ctx.progress)
+                            if ctx.checkpoint is not None and ctx.verify else [])
     out = _unsaved(ctx.model, plan)
     if ctx.checkpoint is None:
         why = ctx.checkpoint_problem or "no checkpoint was given"
@@ -50,7 +53,46 @@ def check_restore(ctx: CheckContext) -> list[Finding]:
             "pass the checkpoint to check against: metainspect check MODEL --checkpoint PREFIX",
             {"problem": why, "restored_tensors": len(plan.items)},
         )]
-    return out + _Comparison(plan, ctx.checkpoint).findings()
+    comparison = _Comparison(plan, ctx.checkpoint)
+    out += comparison.findings()
+    if ctx.verify:
+        out += corrupt_tensors(ctx.checkpoint, comparison.restored, ctx.progress)
+    return out
+
+
+def corrupt_tensors(ckpt: Checkpoint, restored: set[str],
+                    progress: Callable[[int, int], None] | None = None) -> list[Finding]:
+    """``restore.corrupt-tensor``: tensors whose stored bytes fail their checksum (or cannot be read).
+
+    An error for a tensor the graph restores (TensorFlow's restore reads it and fails), a warning
+    for one it does not; more than a few in one data file become one finding with the count.
+    """
+    by_file: dict[tuple[str, bool], list[CorruptTensor]] = {}
+    for tensor in ckpt.verify(progress):
+        by_file.setdefault((tensor.file, tensor.name in restored), []).append(tensor)
+    fix = (f"the checkpoint's data is damaged: use an intact copy (download or save it again); "
+           f"`metainspect verify {ckpt.prefix}` lists every damaged tensor")
+    out = []
+    for (file, is_restored), bad in by_file.items():
+        severity = ERROR if is_restored else WARNING
+        if len(bad) <= _LISTED:
+            consequence = ("the graph restores it: TensorFlow's restore fails on it" if is_restored else
+                           "the graph does not restore it, but anything else reading this checkpoint fails on it")
+            out += [Finding("restore.corrupt-tensor", severity, f"{_naming(b)} ({b.file}); {consequence}", b.name, fix,
+                            {"key": b.name, "file": b.file, "offset": b.offset, "problem": b.message,
+                             "restored": is_restored}) for b in bad]
+            continue
+        listed = ", ".join(b.name for b in bad[:_LISTED]) + f" and {len(bad) - _LISTED} more"
+        consequence = ("the graph restores them: TensorFlow's restore fails on the first" if is_restored else
+                       "the graph does not restore them, but anything else reading this checkpoint fails on them")
+        out.append(Finding(
+            "restore.corrupt-tensor", severity,
+            f"{len(bad)} checkpoint tensors in {file} cannot be read back ({listed}); the first: {_naming(bad[0])}; "
+            f"{consequence}", bad[0].name, fix,
+            {"key": bad[0].name, "file": file, "count": len(bad), "restored": is_restored,
+             "tensors": [{"key": b.name, "offset": b.offset, "problem": b.message} for b in bad]},
+        ))
+    return out
 
 
 def _unsaved(model: Model, plan: RestorePlan) -> list[Finding]:
@@ -84,6 +126,8 @@ class _Comparison:
             self.by_key.setdefault(item.key, []).append(item)
         self.resolved = self._resolve()
         consumed = set(self.resolved.values())
+        #: checkpoint keys TensorFlow's restore reads (a TF2 restore reads the object graph too)
+        self.restored = consumed | ({OBJECT_GRAPH_KEY} if plan.source == OBJECT_GRAPH or self.object_based else set())
         self.unused = [name for name in self.infos if name not in consumed]
         self._matcher: KeyMatcher | None = None
         #: checkpoint key -> the first missing graph key it was suggested for
@@ -121,7 +165,7 @@ class _Comparison:
             elif key not in slot_set:
                 out.append(self._missing(key, items))
         out.extend(self._unused())
-        return out
+        return _fold_layouts(out)
 
     # -- one key -----------------------------------------------------------------------------
     def _compare(self, key: str, found: str, items: list[RestoreItem]) -> list[Finding]:
@@ -178,7 +222,7 @@ class _Comparison:
             message = (f"the checkpoint stores {key} whole, the graph restores it as {len(items)} partitions; "
                        f"TF reads each partition out of the whole tensor")
         return Finding(
-            "restore.partition-layout", INFO, message, key, "nothing to do: TF restores across layouts",
+            _LAYOUT, INFO, message, key, "nothing to do: TF restores across layouts",
             {**details, "graph_partitions": [i.spec for i in items if i.spec],
              "checkpoint_slices": [loc.slice for loc in info.locations if loc.slice]},
         )
@@ -299,6 +343,31 @@ class _Comparison:
             specs = {name: (info.dtype, info.shape) for name, info in self.infos.items()}
             self._matcher = KeyMatcher(specs, self.unused)
         return self._matcher
+
+
+def _naming(bad: CorruptTensor) -> str:
+    """The reader's message, with the tensor named when it does not name it (a missing data file)."""
+    return bad.message if repr(bad.name) in bad.message else f"tensor {bad.name!r}: {bad.message}"
+
+
+def _fold_layouts(findings: list[Finding]) -> list[Finding]:
+    """More than a few ``restore.partition-layout`` notes (one per key) become one, with the count."""
+    layouts = [f for f in findings if f.id == _LAYOUT]
+    if len(layouts) <= _LISTED:
+        return findings
+    keys = [f.subject for f in layouts]
+    listed = ", ".join(str(k) for k in keys[:_LISTED]) + f" and {len(keys) - _LISTED} more"
+    sliced = sum(1 for f in layouts if f.details["checkpoint_slices"])
+    folded = Finding(
+        _LAYOUT, INFO,
+        f"{len(layouts)} tensors are stored in another partition layout than the graph restores them ({listed}): "
+        f"{sliced} stored in slices and restored whole, {len(layouts) - sliced} stored whole and restored as "
+        "partitions; TF restores across layouts", None, "nothing to do: TF restores across layouts",
+        {"count": len(layouts), "keys": keys, "tensors": [f.details for f in layouts]},
+    )
+    first = findings.index(layouts[0])
+    rest = [f for f in findings if f.id != _LAYOUT]
+    return rest[:first] + [folded] + rest[first:]
 
 
 def _shape(shape: Sequence[int | None]) -> str:

@@ -4,7 +4,8 @@
 SavedModel, or a :class:`~metainspect.graph.model.Model` already in memory, edited or not),
 finds the checkpoint (the one given, else the one beside the graph: the prefix of ``X.meta``,
 the directory's ``checkpoint`` state file or only checkpoint, a SavedModel's
-``variables/variables``) and runs the saver, restore, signature, serving and security checks.
+``variables/variables``) and runs the saver, restore, graph, signature, serving and security
+checks; the restore check reads the checkpoint's data back against its checksums unless told not to.
 An unreadable model or an explicitly named checkpoint that cannot be opened raises
 :class:`~metainspect.errors.MetainspectError` (nothing could be checked); a missing default
 checkpoint only limits the check (``restore.no-checkpoint``).
@@ -25,11 +26,12 @@ if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
     from metainspect.graph.model import Model
     from metainspect.graph.proposal import Proposal
+    from metainspect.progress import Progress
 
 #: version of the JSON document :meth:`Report.to_json` returns
 SCHEMA_VERSION = 1
 #: checks in the order they run; findings of equal severity keep this order
-CHECKS = ("saver", "restore", "signature", "serving", "security")
+CHECKS = ("saver", "restore", "graph", "signature", "serving", "security")
 
 
 @dataclass
@@ -103,12 +105,15 @@ class Report:
 
 def run_checks(model: str | os.PathLike[str] | Model, checkpoint: str | os.PathLike[str] | Checkpoint | None = None,
                inputs: Mapping[str, str] | None = None, outputs: Mapping[str, str] | None = None,
-               tags: Sequence[str] | None = None) -> Report:
+               tags: Sequence[str] | None = None, *, verify: bool = True,
+               progress: Progress | None = None) -> Report:
     """Check ``model`` against ``checkpoint`` (default: the one beside it); see the module docstring.
 
     ``model`` is a path (``tags`` picks a SavedModel's meta graph) or a :class:`Model`, checked as
     it is in memory. ``checkpoint`` is a path or an open :class:`Checkpoint` (left open).
     ``inputs``/``outputs`` map signature keys to tensor names, as a server would feed and fetch.
+    ``verify=False`` skips checking the checkpoint's data against its checksums; ``progress``
+    hears how that check advances (step ``"verifying"``, in tensors).
     """
     from metainspect.checkpoint import Checkpoint, open_checkpoint
     from metainspect.graph.model import Model, load_model
@@ -119,7 +124,7 @@ def run_checks(model: str | os.PathLike[str] | Model, checkpoint: str | os.PathL
         argument = os.fspath(model)
         loaded = load_model(argument, list(tags) if tags else None)
     if isinstance(checkpoint, Checkpoint):
-        return _run(loaded, checkpoint, None, inputs, outputs)
+        return _run(loaded, checkpoint, None, inputs, outputs, verify, progress)
     ckpt: Checkpoint | None
     problem: str | None
     if checkpoint is not None:
@@ -129,22 +134,24 @@ def run_checks(model: str | os.PathLike[str] | Model, checkpoint: str | os.PathL
     else:
         ckpt, problem = None, "the model was built in memory: no file to find a checkpoint beside"
     try:
-        return _run(loaded, ckpt, problem, inputs, outputs)
+        return _run(loaded, ckpt, problem, inputs, outputs, verify, progress)
     finally:
         if ckpt is not None:
             ckpt.close()
 
 
 def _run(loaded: Model, ckpt: Checkpoint | None, problem: str | None, inputs: Mapping[str, str] | None,
-         outputs: Mapping[str, str] | None) -> Report:
+         outputs: Mapping[str, str] | None, verify: bool, progress: Progress | None) -> Report:
+    from metainspect.check.references import check_references
     from metainspect.check.restore import check_restore
     from metainspect.check.saver import check_saver
     from metainspect.check.security import check_security
     from metainspect.check.serving import check_serving
     from metainspect.check.signature import check_signature
 
-    ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}))
-    findings = check_saver(ctx) + check_restore(ctx)
+    report = None if progress is None else (lambda done, total: progress("verifying", done, total))
+    ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}), verify, report)
+    findings = check_saver(ctx) + check_restore(ctx) + check_references(ctx)
     signature_findings, proposal = check_signature(ctx)
     findings += signature_findings + check_serving(ctx) + check_security(ctx)
     return Report(

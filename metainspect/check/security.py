@@ -1,120 +1,315 @@
-"""The security check: ops that run Python, load code, or touch files, wherever they hide.
+"""The security check: what a model can make the process that runs it do, and when it does it.
 
-Nodes are searched in the graph, in every library function body (``tf.data`` map functions,
-``dataset_factory`` functions…) and in GraphDefs serialized inside attributes. Severity:
-running Python or loading code is an error anywhere; file and checkpoint I/O is a warning on
-the inference path (every request does it) and informational elsewhere.
+Capabilities: running Python (``PyFunc``, ``EagerPyFunc``…), running native code (an op stock
+TensorFlow does not register, ``LoadLibrary``), the network (RPC ops, the ``tf.data`` service,
+a ``grpc://`` debug URL, a remote file system's URL such as ``gs://``), writing files (``WriteFile``,
+debug dumps to ``file://``, ``PrintV2`` to a file, dataset cache/snapshot/save, summary writers,
+checkpoint writes that are no saver's) and reading files (``ReadFile``, readers and file
+datasets, a ``descriptor_source`` file, a vocabulary that is not one of the model's assets, a
+checkpoint read that is no saver's). Which ops and which of their inputs or attrs name what
+they touch is :mod:`metainspect.graph.ops`; where the value comes from (a constant, an asset,
+run time) is :mod:`metainspect.graph.values`.
+
+Nodes are searched everywhere :meth:`~metainspect.graph.walk.GraphIndex.scan` looks: the graph,
+every library function, GraphDefs serialized in string constants and custom ops' attrs.
+Severity follows when the node runs (:mod:`metainspect.graph.phases`): on a served path or at
+load time, an error for Python, native code and the network and a warning for files; off path,
+information (many alike are one finding).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
+from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding, Severity
 from metainspect.graph.endpoints import served_endpoints
 from metainspect.graph.names import op_name
-from metainspect.graph.ops import CHECKPOINT_OPS, CODE_LOADING_OPS, CONST_OPS, FILE_READ_OPS, FILE_WRITE_OPS, PYTHON_OPS
-from metainspect.graph.saver import saver_owns
-from metainspect.graph.walk import GRAPH, GraphIndex, Site, index_of, inference_path
+from metainspect.graph.ops import (
+    CHECKPOINT_OPS,
+    CODE_LOADING_OPS,
+    CONSOLE_STREAMS,
+    DEBUG_URL_OPS,
+    FILE_READ_OPS,
+    FILE_WRITE_OPS,
+    LOCATION_ATTRS,
+    LOCATION_INPUTS,
+    NETWORK_OPS,
+    NO_FILE_PREFIXES,
+    PROTO_DESCRIPTOR_OPS,
+    PROTOCOL_INPUTS,
+    PYTHON_OPS,
+    THROUGH_HANDLE,
+    is_remote,
+    stock_registry,
+)
+from metainspect.graph.phases import OFF_PATH, SERVING, Hook, Phase, describe, phases
+from metainspect.graph.saver import saver_checkpoint_op, unnamed_saver_op
+from metainspect.graph.values import Origins, origins
+from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Node
+    from metainspect.graph.walk import Scope
 
-#: what a flagged node does
-Kind = Literal["python", "code", "read", "write", "checkpoint"]
+#: what a flagged node can do (the corpus's names)
+Capability = Literal["python", "native", "network", "file_write", "file_read"]
+#: off-path findings of one id and op listed one by one up to this many, then folded into one
+SHOWN = 5
 
-#: PrintV2 ``output_stream`` values that do not name a file
-_CONSOLE_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
-
-
-def check_security(ctx: CheckContext) -> list[Finding]:
-    """Python calls, code loading, file and checkpoint I/O, in graph, functions and nested graphs."""
-    index = index_of(ctx.model)
-    flagged: list[tuple[Site, Kind]] = index.scan(_kind)
-    flagged = [(site, kind) for site, kind in flagged if not (kind == "checkpoint" and saver_owns(index, site))]
-    if not flagged:
-        return []
-    served = served_endpoints(ctx.model, ctx.inputs, ctx.outputs)
-    paths = [inference_path(index, outputs, fed) for _, outputs, fed in served]
-    prune = ",".join(dict.fromkeys(op_name(t) for _, outputs, _ in served for t in outputs))
-    fix_off_path = (f"the served outputs do not need it: metainspect edit {ctx.model.path} -o OUT --prune-to {prune}"
-                    if prune else "name the served outputs (--output KEY=TENSOR) to see whether they need it")
-    return [_finding(index, site, kind, any(site in path for path in paths), fix_off_path) for site, kind in flagged]
-
-
-def _kind(node: Node) -> Kind | None:
-    op = node.op
-    if op in PYTHON_OPS:
-        return "python"
-    if op in CODE_LOADING_OPS:
-        return "code"
-    if op in FILE_READ_OPS:
-        return "read"
-    if op in FILE_WRITE_OPS or (op == "PrintV2" and _print_target(node) is not None):
-        return "write"
-    if op in CHECKPOINT_OPS:
-        return "checkpoint"
-    return None
-
-
-def _print_target(node: Node) -> str | None:
-    """The file a PrintV2 node writes to (``output_stream: "file://…"``), None for the console."""
-    attr = node.proto.attr
-    stream = attr["output_stream"].s.decode("utf-8", "replace") if "output_stream" in attr else "stderr"
-    return None if stream in _CONSOLE_STREAMS else stream
-
-
-_TEXT: dict[Kind, tuple[str, str]] = {
-    "python": ("security.python-op", "calls a Python function by token; it runs only in the Python process "
-               "that built the graph (elsewhere it fails, TF Serving cannot run it) and executes whatever "
-               "Python is registered under that token"),
-    "code": ("security.load-library", "loads native code into the process that runs the graph"),
-    "read": ("security.file-read", "reads files from the machine that runs the graph"),
-    "write": ("security.file-write", "writes files on the machine that runs the graph"),
-    "checkpoint": ("security.checkpoint-io", "reads or writes checkpoint files outside the graph's saver"),
+_IO_OPS = (FILE_READ_OPS | FILE_WRITE_OPS | NETWORK_OPS | DEBUG_URL_OPS | PROTO_DESCRIPTOR_OPS | CHECKPOINT_OPS
+           | {"PrintV2"})
+_IDS: dict[Capability, str] = {
+    "python": "security.python-op", "native": "security.native-code", "network": "security.network",
+    "file_write": "security.file-write", "file_read": "security.file-read",
+}
+#: severity on a served path or at load time (off path: info)
+_SEVERITY: dict[Capability, Severity] = {
+    "python": ERROR, "native": ERROR, "network": ERROR, "file_write": WARNING, "file_read": WARNING,
+}
+#: what a node with the capability does (said of one node, and of many)
+_CONSEQUENCE: dict[Capability, tuple[str, str]] = {
+    "python": ("calls a Python function by token: it runs only in the Python process that built the graph "
+               "(elsewhere it fails, TF Serving cannot run it) and executes whatever Python is registered under "
+               "that token", "call Python functions by token, which run only in the Python process that built the "
+               "graph and execute whatever Python is registered under those tokens"),
+    "native": ("runs native code that stock TensorFlow does not have: from a library the serving process must load",
+               "run native code that stock TensorFlow does not have: from a library the serving process must load"),
+    "network": ("talks to other machines over the network", "talk to other machines over the network"),
+    "file_write": ("writes files on the machine that runs the model", "write files on the machine that runs the model"),
+    "file_read": ("reads files from the machine that runs the model", "read files from the machine that runs the model"),
 }
 
 
-def _finding(index: GraphIndex, site: Site, kind: Kind, served: bool, fix_off_path: str) -> Finding:
-    finding_id, consequence = _TEXT[kind]
-    node = site.node
-    if kind in ("python", "code"):
-        severity = ERROR
-    else:
-        severity = WARNING if served else INFO
-    where = "" if site.where == GRAPH else f" in {site.where}"
-    target = _target(index, site)
-    detail = f" ({target})" if target else ""
-    scope = "on the inference path, so every request does it" if served else "not on the inference path"
-    message = f"{node.op} node {node.name!r}{where}{detail} {consequence}; {scope}"
-    return Finding(finding_id, severity, message, node.name, _fix(kind, served, fix_off_path),
-                   {"op": node.op, "where": site.where, "on_inference_path": served, "target": target})
+class Hit(NamedTuple):
+    """One capability of one node, with what it touches when the graph says so."""
+
+    site: Site
+    capability: Capability
+    #: files, URLs, addresses or the Python token (constants of the graph); empty when computed at run time
+    targets: tuple[str, ...]
 
 
-def _target(index: GraphIndex, site: Site) -> str | None:
-    """What the node touches when the graph says so: a Python token, a file name constant."""
-    node = site.node
-    attr = node.proto.attr
-    if site.where == GRAPH and node.inputs and node.op in FILE_READ_OPS | FILE_WRITE_OPS:
-        source = index.nodes.get(op_name(node.inputs[0]))
-        values = source.proto.attr["value"].tensor.string_val \
-            if source is not None and source.op in CONST_OPS and "value" in source.proto.attr else []
-        if len(values) == 1:
-            return values[0].decode("utf-8", "replace")
-    if node.op in PYTHON_OPS and "token" in attr:
-        return f"token {attr['token'].s.decode('utf-8', 'replace')}"
-    if node.op == "PrintV2":
-        return _print_target(node)
-    if node.op == "ImmutableConst" and "memory_region_name" in attr:
-        return attr["memory_region_name"].s.decode("utf-8", "replace")
+def check_security(ctx: CheckContext) -> list[Finding]:
+    """Python, native code, network and file access wherever they hide, by when they run."""
+    index = index_of(ctx.model)
+    known = stock_registry().ops | set(index.functions) | {s.function for s in index.inner_sites() if s.function}
+    candidates = index.scan(lambda node: _candidate(node, known))
+    hits = [hit for site, kind in candidates for hit in _evaluate(index, site, kind)]
+    if not hits:
+        return []
+    when = phases(index, ctx.inputs, ctx.outputs)
+    served = served_endpoints(ctx.model, ctx.inputs, ctx.outputs)
+    prune = ",".join(dict.fromkeys(op_name(t) for _, outputs, _ in served for t in outputs))
+    fix_off_path = (f"the served outputs do not need it: metainspect edit {ctx.model.path} -o OUT --prune-to {prune}"
+                    if prune else "nothing served or loaded runs it: name the served outputs (--output KEY=TENSOR) "
+                    "to see whether they need it")
+    findings = []
+    for hit in hits:
+        phase, hook = when.of(hit.site)
+        if phase == OFF_PATH and hit.site.node.op in CHECKPOINT_OPS and unnamed_saver_op(index, hit.site):
+            continue  # another Saver's machinery, which nothing served or loaded runs
+        findings.append(_finding(hit, phase, hook, fix_off_path))
+    return _fold(findings)
+
+
+# -- what a node can do ---------------------------------------------------------------------------
+
+def _candidate(node: Node, known: frozenset[str] | set[str]) -> str | None:
+    """A cheap first look by op type alone: "python", "native", "io" or None (``known``: stock ops and
+    the functions of the model and of its nested GraphDefs, which nodes call as ops)."""
+    op = node.op
+    if op in _IO_OPS:
+        return "io"
+    if op in PYTHON_OPS:
+        return "python"
+    if op in CODE_LOADING_OPS or (op not in known and not op.startswith("_")):
+        return "native"
     return None
 
 
-def _fix(kind: Kind, served: bool, fix_off_path: str) -> str:
+def _evaluate(index: GraphIndex, site: Site, kind: str) -> list[Hit]:
+    node = site.node
     if kind == "python":
+        token = _attr_strings(node, "token")
+        return [Hit(site, "python", tuple(f"token {t}" for t in token))]
+    if kind == "native":
+        return [Hit(site, "native", ())]
+    op = node.op
+    if op in CHECKPOINT_OPS and saver_checkpoint_op(index, site):
+        return []
+    if op in LOCATION_ATTRS:
+        return _by_attr(site, op)
+    found = _location(index, site)
+    if op in NETWORK_OPS:
+        return [Hit(site, "network", _with_protocol(index, site, found.constants))]
+    if op in ("CacheDataset", "CacheDatasetV2") and not found.runtime and not any(found.constants):
+        return []  # an empty file name caches in memory
+    write = op in FILE_WRITE_OPS
+    if not write and found.only_assets:
+        return []  # reads the model's own asset files (or never gets a file name)
+    targets = found.constants + tuple(f"asset {a}" for a in found.assets if a)
+    capability: Capability = "network" if any(is_remote(t) for t in found.constants) else \
+        "file_write" if write else "file_read"
+    return [Hit(site, capability, targets)]
+
+
+def _by_attr(site: Site, op: str) -> list[Hit]:
+    """Ops naming what they touch in an attr: debug URLs, PrintV2's stream, descriptor sources, mmapped files."""
+    node = site.node
+    values = _attr_strings(node, LOCATION_ATTRS[op])
+    if op in ("Copy", "CopyHost"):  # "DebugIdentity;file:///dir;0"
+        values = [parts[1] for spec in values if len(parts := spec.split(";")) > 1 and parts[1]]
+    if op == "PrintV2":
+        values = [v for v in values or ["stderr"] if v not in CONSOLE_STREAMS]
+    elif op in PROTO_DESCRIPTOR_OPS:
+        values = [v for v in values or ["local://"] if not v.startswith(NO_FILE_PREFIXES)]
+    if not values:
+        return []
+    remote = tuple(v for v in values if is_remote(v))
+    local = tuple(v for v in values if not is_remote(v))
+    read = op in FILE_READ_OPS or op in PROTO_DESCRIPTOR_OPS
+    hits = [Hit(site, "network", remote)] if remote else []
+    if local:
+        hits.append(Hit(site, "file_read" if read else "file_write", local))
+    return hits
+
+
+def _location(index: GraphIndex, site: Site) -> Origins:
+    """What the node's location input can be; through the resource handle for RPC calls and summary writes."""
+    node = site.node
+    if node.op in THROUGH_HANDLE:
+        return _through_handle(index, site)
+    position = LOCATION_INPUTS.get(node.op)
+    if position is None or position >= len(node.inputs):
+        return Origins(runtime=True)
+    return origins(index, site, node.inputs[position])
+
+
+def _with_protocol(index: GraphIndex, site: Site, addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """``grpc://host:port`` for the tf.data service's address and protocol inputs (when both are constants)."""
+    position = PROTOCOL_INPUTS.get(site.node.op)
+    if position is None or position >= len(site.node.inputs):
+        return addresses
+    protocols = origins(index, site, site.node.inputs[position]).constants
+    if len(protocols) != 1:
+        return addresses
+    return tuple(a if "://" in a else f"{protocols[0]}://{a}" for a in addresses)
+
+
+def _through_handle(index: GraphIndex, site: Site) -> Origins:
+    """The location of the op that opened the handle ``site``'s node uses: its producer (RpcClient,
+    RpcServer) or another consumer of it (CreateSummaryFileWriter)."""
+    scope = index.scope(site)
+    if not site.node.inputs:
+        return Origins(runtime=True)
+    handle = _producer(scope, site.node.inputs[0])
+    if handle is None:
+        return Origins(runtime=True)
+    openers = [handle] if handle.op in LOCATION_INPUTS else \
+        [n for n in scope.nodes.values() if n.op in LOCATION_INPUTS and n.inputs and _producer(scope, n.inputs[0]) is handle]
+    if not openers:
+        return Origins(runtime=True)
+    found = [origins(index, site._replace(node=opener), opener.inputs[LOCATION_INPUTS[opener.op]])
+             for opener in openers if LOCATION_INPUTS[opener.op] < len(opener.inputs)]
+    return Origins(tuple(c for o in found for c in o.constants), tuple(a for o in found for a in o.assets),
+                   any(o.runtime for o in found) or not found)
+
+
+def _producer(scope: Scope, ref: str) -> Node | None:
+    from metainspect.graph.names import function_input
+
+    name = op_name(ref) if scope.function is None else function_input(ref).node
+    return scope.nodes.get(name)
+
+
+def _attr_strings(node: Node, name: str) -> list[str]:
+    attrs = node.proto.attr
+    if name not in attrs:
+        return []
+    value = attrs[name]
+    raw = [value.s] if value.WhichOneof("value") == "s" else list(value.list.s)
+    return [v.decode("utf-8", "replace") for v in raw]
+
+
+# -- findings -------------------------------------------------------------------------------------
+
+def _finding(hit: Hit, phase: Phase, hook: Hook | None, fix_off_path: str) -> Finding:
+    site, capability = hit.site, hit.capability
+    node = site.node
+    running = phase != OFF_PATH
+    severity = _SEVERITY[capability] if running else INFO
+    where = "" if site.where == GRAPH else f" in {site.where}"
+    shown = ", ".join(hit.targets[:3]) + (f" and {len(hit.targets) - 3} more" if len(hit.targets) > 3 else "")
+    detail = f" ({shown})" if shown else ""
+    consequence = _CONSEQUENCE[capability][0]
+    if node.op in CODE_LOADING_OPS:
+        consequence = "loads a native library into the process that runs the model"
+    message = f"{node.op} node {node.name!r}{detail}{where} {consequence}; {describe(phase, hook)}"
+    nesting = _nesting(site)
+    details = {
+        "op": node.op, "where": site.where, "function": site.function, "capability": capability, "when": phase,
+        "hook": hook.label if hook else None, "on_inference_path": phase == SERVING,
+        "target": hit.targets[0] if hit.targets else None, "targets": list(hit.targets), "nested_in": nesting,
+    }
+    return Finding(_IDS[capability], severity, message, node.name, _fix(hit, phase, fix_off_path), details)
+
+
+def _nesting(site: Site) -> dict[str, object] | None:
+    """Where the GraphDef holding ``site`` was found: host node, attr, element, encoding, depth."""
+    if site.host is None or site.scope is None or site.scope.nesting is None:
+        return None
+    nesting = site.scope.nesting
+    return {"node": site.host.node.name, "host_where": site.host.where, "attr": nesting.attr,
+            "element": nesting.element, "encoding": nesting.encoding, "depth": nesting.depth}
+
+
+def _fix(hit: Hit, phase: Phase, fix_off_path: str) -> str:
+    if hit.capability == "python":
         return "re-implement the function with TensorFlow ops (a py_func cannot be exported), then re-export"
-    if kind == "code":
-        return "do not load this graph unless you trust its author and the library it loads"
-    if served:
+    if hit.capability == "native" and phase != OFF_PATH:
+        return (f"load the model only where you trust the library that provides {hit.site.node.op!r} "
+                "(and the model's author); otherwise rebuild it without that op")
+    if phase == SERVING:
         return "make the served outputs independent of it (choose other --output tensors or rebuild the model)"
+    if phase != OFF_PATH:
+        return ("loading runs it before any request, whatever is served: load the model only if you trust its "
+                "author, or rebuild it without that op")
     return fix_off_path
+
+
+def _fold(findings: list[Finding]) -> list[Finding]:
+    """More than :data:`SHOWN` findings of one id, op and phase become one finding with the count."""
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.id, finding.details["op"], finding.details["when"]), []).append(finding)
+    out: list[Finding] = []
+    for finding in findings:
+        group = groups[(finding.id, finding.details["op"], finding.details["when"])]
+        if len(group) <= SHOWN:
+            out.append(finding)
+        elif finding is group[0]:
+            out.append(_folded(group))
+    return out
+
+
+def _folded(group: list[Finding]) -> Finding:
+    first = group[0]
+    names = [f.subject if f.details["where"] == GRAPH else f"{f.subject} in {f.details['where']}" for f in group]
+    listed = ", ".join(str(n) for n in names[:SHOWN]) + f" and {len(names) - SHOWN} more"
+    targets = list(dict.fromkeys(t for f in group for t in f.details["targets"]))
+    shown = f" ({', '.join(targets[:3])}{' and more' if len(targets) > 3 else ''})" if targets else ""
+    consequence = _CONSEQUENCE[first.details["capability"]][1]
+    if first.details["op"] in CODE_LOADING_OPS:
+        consequence = "load native libraries into the process that runs the model"
+    hooks = list(dict.fromkeys(f.details["hook"] for f in group))
+    hook = Hook(first.details["when"], hooks[0], Region(frozenset(), frozenset())) if len(hooks) == 1 and hooks[0] \
+        else None
+    return Finding(
+        first.id, first.severity, f"{len(group)} {first.details['op']} nodes ({listed}){shown} {consequence}; "
+        f"{describe(first.details['when'], hook, many=True)}", first.subject, first.fix,
+        {**{k: first.details[k] for k in ("op", "capability", "when", "on_inference_path")}, "count": len(group),
+         "targets": targets, "nodes": [{"node": f.subject, "where": f.details["where"], "function": f.details["function"],
+                                        "hook": f.details["hook"], "target": f.details["target"],
+                                        "nested_in": f.details["nested_in"]} for f in group]},
+    )
+

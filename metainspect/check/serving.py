@@ -1,4 +1,5 @@
-"""The serving check: device pins, training-only ops on the inference path, ops stock TF lacks.
+"""The serving check: device pins, training-only ops on the inference path, ops stock TF lacks or
+has no CPU kernel for.
 
 The inference path is what the served outputs depend on (see
 :func:`metainspect.graph.endpoints.served_endpoints`), including the bodies of the functions it calls.
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding, Severity
 from metainspect.graph.endpoints import served_endpoints
-from metainspect.graph.ops import PIPELINE_OUTPUT_OPS, is_training_op, stock_registry
+from metainspect.graph.ops import PIPELINE_OUTPUT_OPS, is_training_op, kernel_registry, stock_registry
+from metainspect.graph.phases import OFF_PATH, describe, phases
 from metainspect.graph.roles import ServingRole, serving_role
 from metainspect.graph.saver import saver_owns
 from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path
@@ -30,10 +32,11 @@ _PLACEMENT_FIELDS = frozenset({"job", "replica", "task", ""})
 
 
 def check_serving(ctx: CheckContext) -> list[Finding]:
-    """Device pins, training-only ops on the served path, and ops unknown to stock TensorFlow."""
+    """Device pins, training-only ops on the served path, ops unknown to stock TensorFlow or without a CPU kernel."""
     index = index_of(ctx.model)
     findings = device_pins(ctx.model, index)
     findings += unknown_ops(ctx.model, index)
+    findings += no_cpu_kernel(ctx, index)
     if any(serving_role(node) for node in index.nodes.values()) or \
             any(serving_role(site.node) for site in index.inner_sites()):
         for label, outputs, fed in served_endpoints(ctx.model, ctx.inputs, ctx.outputs):
@@ -119,6 +122,48 @@ def unknown_ops(model: Model, index: GraphIndex) -> list[Finding]:
                  f"or rebuild the model without it"),
             {"op": op, "tf_version": registry.tf_version, "count": len(found), "nodes": _located(found),
              "op_def_in_graph": op in own_defs},
+        ))
+    return findings
+
+
+# -- ops without a CPU kernel -------------------------------------------------------------------
+
+def no_cpu_kernel(ctx: CheckContext, index: GraphIndex) -> list[Finding]:
+    """One finding per op stock TensorFlow registers but has no CPU kernel for (``BoostedTreesBucketize``).
+
+    In the graph an error wherever the node is: a session places every node of its graph before
+    running any (the restore included), and placing one without a kernel fails. In a function,
+    an error when something served or loaded calls it, else a warning (calling it fails).
+    Serialized GraphDefs are not run by the model and not looked at.
+    """
+    registry = kernel_registry()
+    found: dict[str, list[Site]] = {}
+    for site, op in index.scan(lambda node: node.op if node.op in registry.no_cpu_kernel else None):
+        if site.host is None:
+            found.setdefault(op, []).append(site)
+    findings = []
+    for op, sites in sorted(found.items()):
+        devices = registry.no_cpu_kernel[op]
+        kernels = f"kernels only for {', '.join(devices)}" if devices else "no kernel for any device"
+        at_graph = [s for s in sites if s.where == GRAPH]
+        if at_graph:
+            severity: Severity = ERROR
+            consequence = ("a session places every node of its graph before running any, so a CPU-only TensorFlow "
+                           "cannot run this graph at all, its restore included")
+        else:
+            when = phases(index, ctx.inputs, ctx.outputs)
+            running = [s for s in sites if when.of(s)[0] != OFF_PATH]
+            severity = ERROR if running else WARNING
+            consequence = (f"{describe(*when.of(running[0]))}, and calling its function fails" if running else
+                           "calling its function fails (nothing served or loaded calls it)")
+        findings.append(Finding(
+            "serving.no-cpu-kernel", severity,
+            f"op {op!r} ({_count(sites, 'node')}: {_names(sites)}) is registered in stock TensorFlow "
+            f"{registry.tf_version} with {kernels}: {consequence} (TensorFlow: \"No OpKernel was registered to "
+            f"support Op {op!r}\")",
+            op, f"rebuild the model without {op!r}, or serve it with a TensorFlow build that has a CPU kernel for it",
+            {"op": op, "tf_version": registry.tf_version, "kernel_devices": list(devices), "count": len(sites),
+             "nodes": _located(sites)},
         ))
     return findings
 

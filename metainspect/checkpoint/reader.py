@@ -13,7 +13,7 @@ import difflib
 import glob
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
@@ -61,6 +61,8 @@ __all__ = [
 
 CheckpointFormat = Literal["v1", "v2"]
 _GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
+#: tensors checked between two progress reports
+_PROGRESS_EVERY = 256
 
 
 class TensorLocation(NamedTuple):
@@ -134,6 +136,7 @@ class _Reader(Protocol):
     def infos(self) -> list[TensorInfo]: ...
     def pieces(self, name: str) -> tuple[StoredPiece, ...]: ...
     def read(self, name: str, verify: bool) -> np.ndarray: ...
+    def verify(self, name: str) -> None: ...
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None: ...
     def read_strings(self, name: str, verify: bool) -> list[bytes] | None: ...
     def read_box(self, name: str, box: tuple[slice, ...], verify: bool) -> np.ndarray | None: ...
@@ -229,6 +232,9 @@ class _BundleReader:
             return None
         return self.bundle.read_strings(entry, f"tensor {name!r}", verify)
 
+    def verify(self, name: str) -> None:
+        self.bundle.verify(name)
+
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
         """Elements ``first`` to ``first + count`` (C order) of a tensor stored whole, as numbers,
         reading only their bytes (not checksummed: the CRC covers the whole tensor)."""
@@ -309,6 +315,9 @@ class _V1Reader:
     def read(self, name: str, verify: bool) -> np.ndarray:
         return self.checkpoint.read(name)
 
+    def verify(self, name: str) -> None:
+        self.checkpoint.read(name)  # the table's block checksums are checked on the way
+
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
         return None  # values are protobuf fields: a record is decoded whole
 
@@ -351,6 +360,9 @@ class _NoTensors:
         raise KeyError(name)
 
     def read(self, name: str, verify: bool) -> np.ndarray:
+        raise KeyError(name)
+
+    def verify(self, name: str) -> None:
         raise KeyError(name)
 
     def read_elements(self, name: str, first: int, count: int) -> np.ndarray | None:
@@ -458,17 +470,25 @@ class Checkpoint(Mapping[str, StoredTensor]):
         self._check(name)
         return self._reader.read(name, self._verify)
 
-    def verify(self) -> list[CorruptTensor]:
-        """Read every tensor and check every checksum; return the findings, never raise for one."""
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> list[CorruptTensor]:
+        """Check every tensor's stored bytes against their checksums; return the findings, never raise for one.
+
+        ``progress(done, total)`` is called with tensor counts as the check goes.
+        """
         findings = []
-        for name in self._names:
+        total = len(self._names)
+        for done, name in enumerate(self._names):
+            if progress is not None and done % _PROGRESS_EVERY == 0:
+                progress(done, total)
             try:
-                self._reader.read(name, True)
+                self._reader.verify(name)
             except MetainspectError as exc:
                 offset = getattr(exc, "offset", None)
                 if offset is None:
                     offset = _first_offset(self._reader, name)
                 findings.append(CorruptTensor(name, exc.path or self.prefix, offset, exc.message))
+        if progress is not None:
+            progress(total, total)
         return findings
 
     def object_graph_bytes(self) -> bytes | None:

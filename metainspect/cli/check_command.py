@@ -38,16 +38,21 @@ def check(
     input_: InputOpt = None,
     output: OutputOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the check too (exit 1).")] = False,
+    no_verify: Annotated[bool, typer.Option(
+        "--no-verify", help="Skip reading the checkpoint's data back against its CRC32C checksums.")] = False,
     tags: TagsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check that a graph restores its checkpoint and can be served: a report and a verdict.
 
-    Checks: the saver (SaverDef names exist; restore ops can read the checkpoint's format),
-    the restore (every key the saver restores exists with the same dtype and shape, partitions
-    included; closest keys with the reason for each missing one; checkpoint keys nothing
-    restores), the signature (given with --input/--output, or proposed), serving (devices,
-    unknown ops) and security (file-system and Python ops).
+    Checks: the saver (SaverDef names exist; restore ops read the
+    checkpoint's format); the restore (every key restored exists with the
+    same dtype and shape, partitions included; closest keys for each missing
+    one; keys nothing restores; the data matches its checksums); the graph
+    (inputs name existing nodes and outputs); the signature (--input and
+    --output, or proposed); serving (devices, ops stock TensorFlow lacks or
+    has no CPU kernel for); security (Python, native code, network and file
+    access, by when they run: serving, load time, off path).
 
     Examples:
 
@@ -57,17 +62,21 @@ def check(
 
       metainspect check export/1 --input x=input:0 --output probs=probs:0 --json
 
-    Every finding has an id (restore.missing-key), a severity, the node or key concerned and
-    a fix. JSON: {schema_version, model, checkpoint, ready, exit_code, verdict, counts,
-    findings: [{id, category, severity, message, subject, fix, details}], proposal}.
+    Every finding has an id (restore.missing-key), a severity, the node or
+    key concerned and a fix. JSON: {schema_version, model, checkpoint, ready,
+    exit_code, verdict, counts, findings: [{id, category, severity, message,
+    subject, fix, details}], proposal}.
 
     Exit codes: 0 ready, 1 errors (or warnings with --strict), 2 could not check.
     """
     from metainspect.api import check as check_model
+    from metainspect.cli.progress import progress_bars
 
     inputs = parse_pairs(input_ or [], "--input")
     outputs = parse_pairs(output or [], "--output")
-    report = check_model(model, checkpoint, inputs=inputs, outputs=outputs, tags=parse_tags(tags))
+    with progress_bars(enabled=not json) as progress:
+        report = check_model(model, checkpoint, inputs=inputs, outputs=outputs, tags=parse_tags(tags),
+                             verify=not no_verify, progress=progress)
     if json:
         emit_json(check_document(report, strict))
     else:

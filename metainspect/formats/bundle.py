@@ -34,6 +34,7 @@ from metainspect.formats.bundle_codec import (
 from metainspect.formats.filesystem import current_storage_options, storage_options
 from metainspect.formats.source import ByteSource, open_source
 from metainspect.formats.table import Table
+from metainspect.formats.wire import BytesLike
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
 
 if TYPE_CHECKING:
@@ -224,13 +225,10 @@ class Bundle:
         CRC32C when ``verify``; ``what`` names it in errors."""
         dtype, shape, source = self._stored(entry, what)
         path, offset, size = source.name, entry.offset, entry.size
-        data = source.read(offset, size)
         if dtype.is_numeric:
-            if verify:
-                actual = crc.mask(crc.crc32c(data))
-                if actual != entry.crc32c:
-                    raise crc_mismatch(path, offset, size, what, entry.crc32c, actual)
+            data = self._checked_numbers(entry, what, source) if verify else source.read(offset, size)
             return decode_numbers(data, dtype, self.endianness).reshape(shape)
+        data = source.read(offset, size)
         count = math.prod(shape)
         try:
             if dtype.name == "string":
@@ -255,6 +253,34 @@ class Bundle:
         if verify and crc.mask(actual) != entry.crc32c:
             raise crc_mismatch(path, offset, size, what, entry.crc32c, crc.mask(actual))
         return strings
+    def verify(self, name: str) -> None:
+        """Check the stored bytes of ``name`` (every slice of a partitioned one) against their CRC32C.
+
+        Numeric tensors are checksummed without being decoded; strings and variants are decoded,
+        since their checksum covers their length prefixes. Raises what :meth:`read` raises for
+        the same bytes (TensorCorruptError naming the tensor for a checksum mismatch).
+        """
+        entry = self.entry(name)
+        what = f"tensor {name!r}"
+        pieces: list[tuple[str, BundleEntryProto, BundleEntryProto | None]] = [(what, entry, None)]
+        if entry.slices:
+            pieces = [(f"{what} slice {slices.slice_spec(extents or [])}", part, entry)
+                      for extents, part in self.pieces(name)]
+        for label, part, full in pieces:
+            dtype, _, source = self._stored(part, label, full)
+            if dtype.is_numeric:
+                self._checked_numbers(part, label, source)
+            else:
+                self.read_piece(part, label)
+
+    @staticmethod
+    def _checked_numbers(entry: BundleEntryProto, what: str, source: ByteSource) -> BytesLike:
+        """The bytes of a numeric entry, checked against its CRC32C."""
+        data = source.read(entry.offset, entry.size)
+        actual = crc.mask(crc.crc32c(data))
+        if actual != entry.crc32c:
+            raise crc_mismatch(source.name, entry.offset, entry.size, what, entry.crc32c, actual)
+        return data
 
     def close(self) -> None:
         """Close the data shards (arrays still in use keep their memory)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
-    from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef
+    from tensorboard.compat.proto.meta_graph_pb2 import CollectionDef, MetaGraphDef
 
     from metainspect.graph.model import Collection, CollectionKind
 
@@ -29,6 +29,12 @@ INIT_COLLECTIONS = frozenset({MAIN_OP_KEY, LEGACY_INIT_OP_KEY, "main_op", "init_
                               TABLE_INITIALIZERS, ASSET_FILEPATHS, SAVED_MODEL_ASSETS})
 #: collections whose items start the training subgraph
 TRAINING_COLLECTIONS = ("train_op", "summaries", "saved_model_train_op")
+#: collections naming ops that run when a model is loaded: what TF1 SavedModel loaders run after the
+#: restore (the main op, else the legacy init op), and what a Scaffold runs when it restores a
+#: ``.meta`` (its local init op, which holds the table initializers, and its readiness checks).
+#: ``init_op`` is not among them: a Scaffold runs it only for a fresh start without a checkpoint.
+LOAD_TIME_COLLECTIONS = (MAIN_OP_KEY, LEGACY_INIT_OP_KEY, "main_op", "local_init_op", TABLE_INITIALIZERS,
+                         "ready_op", "ready_for_local_init_op")
 #: type URL suffix (and bytes_list collection names) -> callable returning the message class
 _KNOWN_ANY = {"tensorflow.AssetFileDef": ("tensorboard.compat.proto.meta_graph_pb2", "AssetFileDef")}
 
@@ -97,3 +103,25 @@ def _decode_any(value: Any) -> Any:
         except DecodeError:
             return value
     return value
+
+
+def asset_tensors(meta_graph: MetaGraphDef) -> dict[str, str]:
+    """Tensor name -> asset file name, for every tensor a SavedModel loader sets to one of its assets.
+
+    TF1 loaders feed each ``asset_file_def`` tensor (and the older ``saved_model_assets``
+    collection's) the asset's path inside the SavedModel; a TF1 graph lists its asset path
+    constants in ``asset_filepaths`` (those give their own value as the file name).
+    """
+    from metainspect.graph.names import tensor_name
+
+    found: dict[str, str] = {}
+    for asset in meta_graph.asset_file_def:
+        found[tensor_name(asset.tensor_info.name)] = asset.filename
+    if SAVED_MODEL_ASSETS in meta_graph.collection_def:
+        for item in decode_collection(SAVED_MODEL_ASSETS, meta_graph.collection_def[SAVED_MODEL_ASSETS]).items:
+            if hasattr(item, "tensor_info"):
+                found.setdefault(tensor_name(item.tensor_info.name), item.filename)
+    if ASSET_FILEPATHS in meta_graph.collection_def:
+        for item in meta_graph.collection_def[ASSET_FILEPATHS].node_list.value:
+            found.setdefault(tensor_name(item), "")
+    return found

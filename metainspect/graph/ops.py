@@ -16,7 +16,9 @@ this module at op types only.
 
 The stock registry and the output signature of every stock op come from one data file,
 ``data/tf_ops.json`` (written by ``tools/dump_tf_ops.py`` with TensorFlow 2.21), loaded once
-on first use.
+on first use; the ops stock TensorFlow registers but has no CPU kernel for come from
+``data/tf_kernel_registry.json`` (``tools/dump_kernel_registry.py``). Which input or attr of an
+op names the file, URL or server it touches is :data:`LOCATION_INPUTS` / :data:`LOCATION_ATTRS`.
 """
 
 from __future__ import annotations
@@ -32,12 +34,17 @@ Category = Literal[
     "variable", "ref-variable", "resource-variable", "placeholder", "const", "identity", "variable-read",
     "assign", "variable-update", "init-check", "save", "restore", "v1-restore", "checkpoint-io",
     "saver-filename", "summary", "debug", "shape", "housekeeping", "pipeline-output", "python",
-    "code-loading", "file-read", "file-write", "output-like", "loss", "label-transform",
-    "control-flow-plumbing", "frame-enter",
+    "code-loading", "file-read", "file-write", "table-from-file", "network", "debug-url", "proto-descriptor",
+    "output-like", "loss", "label-transform", "control-flow-plumbing", "frame-enter",
 ]
 
 _SAVE = frozenset({"SaveV2", "Save", "SaveSlices"})
 _RESTORE = frozenset({"RestoreV2", "Restore", "RestoreSlice"})
+_TABLE_FROM_FILE = frozenset({"InitializeTableFromTextFile", "InitializeTableFromTextFileV2"})
+_SUMMARY_WRITES = frozenset({
+    "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary",
+    "WriteGraphSummary", "WriteRawProtoSummary", "ImportEvent", "FlushSummaryWriter",
+})
 _REF_VARIABLE = frozenset({"VariableV2", "Variable", "AutoReloadVariable"})
 _IDENTITY = frozenset({"Identity", "Snapshot"})
 
@@ -72,7 +79,7 @@ CATEGORIES: Mapping[Category, frozenset[str]] = MappingProxyType({
     "restore": _RESTORE,
     # restore ops that read V1 checkpoints only (RestoreV2 reads both formats)
     "v1-restore": frozenset({"Restore", "RestoreSlice"}),
-    "checkpoint-io": _SAVE | _RESTORE | {"MergeV2Checkpoints"},
+    "checkpoint-io": _SAVE | _RESTORE | {"MergeV2Checkpoints", "DTensorRestoreV2"},
     # ops a sharded saver builds its file names with
     "saver-filename": frozenset({"ShardedFilename", "ShardedFilespec", "StringJoin"}),
     "summary": frozenset({
@@ -95,20 +102,39 @@ CATEGORIES: Mapping[Category, frozenset[str]] = MappingProxyType({
     # ops calling back into the Python process that built the graph
     "python": frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"}),
     "code-loading": frozenset({"LoadLibrary"}),
-    "file-read": frozenset({
-        "ReadFile", "MatchingFiles", "ImmutableConst", "InitializeTableFromTextFile",
-        "InitializeTableFromTextFileV2", "TextLineReader", "TextLineReaderV2", "TFRecordReader",
+    # ops reading files (or what a remote file system serves under a URL)
+    "file-read": _TABLE_FROM_FILE | _RESTORE | {
+        "ReadFile", "MatchingFiles", "ImmutableConst", "TextLineReader", "TextLineReaderV2", "TFRecordReader",
         "TFRecordReaderV2", "WholeFileReader", "WholeFileReaderV2", "FixedLengthRecordReader",
         "FixedLengthRecordReaderV2", "LMDBReader", "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2",
         "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "LMDBDataset", "ExperimentalLMDBDataset",
         "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "SqlDataset", "ExperimentalSqlDataset",
         "MatchingFilesDataset", "ExperimentalMatchingFilesDataset", "LoadDataset", "LoadAndRemapMatrix",
-        "GenerateVocabRemapping",
-    }),
-    "file-write": frozenset({
+        "GenerateVocabRemapping", "SnapshotDatasetReader", "SnapshotChunkDataset", "ListSnapshotChunksDataset",
+        "DTensorRestoreV2",
+    },
+    # ops writing files: through a path input, or a summary writer another op created
+    "file-write": _SAVE | _SUMMARY_WRITES | {
         "WriteFile", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset", "SaveDatasetV2",
         "SnapshotDataset", "SnapshotDatasetV2", "CreateSummaryFileWriter", "CreateSummaryDbWriter",
+        "MergeV2Checkpoints", "CacheDataset", "CacheDatasetV2", "DistributedSave", "CalibrationStatisticsSaver",
+    },
+    # lookup-table initializers reading a vocabulary file (a SavedModel's assets, or any path)
+    "table-from-file": _TABLE_FROM_FILE,
+    # ops talking to another process: RPC clients and servers, the tf.data service
+    "network": frozenset({
+        "RpcServer", "RpcClient", "RpcCall", "RpcServerStart", "RpcServerRegister", "RegisterDataset",
+        "RegisterDatasetV2", "DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3",
+        "DataServiceDatasetV4", "DistributedSave",
     }),
+    # debugger ops sending tensors to their ``debug_urls`` (``file://`` dumps, ``grpc://`` debuggers);
+    # Copy/CopyHost name theirs in ``debug_ops_spec`` ("DebugIdentity;file:///dir;0")
+    "debug-url": frozenset({
+        "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary", "Copy",
+        "CopyHost",
+    }),
+    # ops loading a protobuf descriptor set from ``descriptor_source`` unless it is ``local://`` or ``bytes://``
+    "proto-descriptor": frozenset({"DecodeProtoV2", "EncodeProto"}),
     # ops whose result usually is a model output
     "output-like": frozenset({"Softmax", "Sigmoid", "ArgMax", "TopKV2"}),
     "loss": frozenset({"SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits", "L2Loss"}),
@@ -149,6 +175,10 @@ PYTHON_OPS = CATEGORIES["python"]
 CODE_LOADING_OPS = CATEGORIES["code-loading"]
 FILE_READ_OPS = CATEGORIES["file-read"]
 FILE_WRITE_OPS = CATEGORIES["file-write"]
+TABLE_FROM_FILE_OPS = CATEGORIES["table-from-file"]
+NETWORK_OPS = CATEGORIES["network"]
+DEBUG_URL_OPS = CATEGORIES["debug-url"]
+PROTO_DESCRIPTOR_OPS = CATEGORIES["proto-descriptor"]
 OUTPUT_LIKE_OPS = CATEGORIES["output-like"]
 LOSS_OPS = CATEGORIES["loss"]
 LABEL_TRANSFORM_OPS = CATEGORIES["label-transform"]
@@ -175,6 +205,66 @@ def is_training_op(op: str) -> bool:
 def is_input_pipeline(op: str) -> bool:
     """Queues, readers, ``tf.data`` datasets and iterators: training input, not request input."""
     return bool(_INPUT_PIPELINE.search(op))
+
+
+# -- what an op touches ------------------------------------------------------------------------
+
+#: the input naming the file, directory, glob, checkpoint prefix, URL or server address an op uses
+LOCATION_INPUTS: Mapping[str, int] = MappingProxyType({
+    **{op: 0 for op in (
+        "ReadFile", "WriteFile", "MatchingFiles", "TextLineDataset", "TFRecordDataset", "TFRecordDatasetV2",
+        "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2", "LMDBDataset", "ExperimentalLMDBDataset",
+        "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "MatchingFilesDataset",
+        "ExperimentalMatchingFilesDataset", "LoadDataset", "LoadAndRemapMatrix", "GenerateVocabRemapping",
+        "SnapshotDatasetReader", "SnapshotChunkDataset", "ListSnapshotChunksDataset", "DTensorRestoreV2",
+        "RestoreV2", "Restore", "RestoreSlice", "SaveV2", "Save", "SaveSlices", "RpcServer", "RpcClient",
+    )},
+    **{op: 1 for op in (
+        "InitializeTableFromTextFile", "InitializeTableFromTextFileV2", "CacheDataset", "CacheDatasetV2",
+        "SnapshotDataset", "SnapshotDatasetV2", "SaveDataset", "SaveDatasetV2", "DatasetToTFRecord",
+        "ExperimentalDatasetToTFRecord", "CreateSummaryFileWriter", "CreateSummaryDbWriter", "SqlDataset",
+        "ExperimentalSqlDataset", "DistributedSave", "RegisterDataset", "RegisterDatasetV2", "MergeV2Checkpoints",
+    )},
+    **{op: 2 for op in ("DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3", "DataServiceDatasetV4")},
+})
+#: the input naming the protocol (``grpc``) of an address in :data:`LOCATION_INPUTS` (the tf.data service)
+PROTOCOL_INPUTS: Mapping[str, int] = MappingProxyType({
+    "RegisterDataset": 2, "RegisterDatasetV2": 2, "DataServiceDataset": 3, "DataServiceDatasetV2": 3,
+    "DataServiceDatasetV3": 3, "DataServiceDatasetV4": 3,
+})
+#: datasets whose elements are their inputs (one element, or one slice of them per element)
+ELEMENT_SOURCES = frozenset({"TensorDataset", "TensorSliceDataset"})
+#: the attr naming the file, stream or URLs an op uses
+LOCATION_ATTRS: Mapping[str, str] = MappingProxyType({
+    "ImmutableConst": "memory_region_name", "PrintV2": "output_stream", "DecodeProtoV2": "descriptor_source",
+    "EncodeProto": "descriptor_source", "CalibrationStatisticsSaver": "output_file_path",
+    **{op: "debug_urls" for op in ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount",
+                                   "DebugNumericSummary")},
+    "Copy": "debug_ops_spec", "CopyHost": "debug_ops_spec",
+})
+#: ops reaching their file or server through a resource handle (input 0) another op opened:
+#: the handle's producer (RpcClient for RpcCall) or another consumer of it (CreateSummaryFileWriter)
+#: names the location
+THROUGH_HANDLE = _SUMMARY_WRITES | {"RpcCall", "RpcServerStart", "RpcServerRegister"}
+#: values of the locations above that touch no file: PrintV2's console streams, the protobuf
+#: descriptor pool linked into the binary (``local://``) or embedded bytes (``bytes://``), an
+#: in-memory ``CacheDataset`` (empty file name)
+CONSOLE_STREAMS = frozenset({"stderr", "stdout", "log(info)", "log(warning)", "log(error)"})
+NO_FILE_PREFIXES = ("local://", "bytes://")
+#: URL schemes of TensorFlow's file systems that stay on the machine (``ram://`` is memory)
+LOCAL_SCHEMES = frozenset({"", "file", "ram"})
+
+
+def url_scheme(location: str) -> str:
+    """``gs`` for ``gs://bucket/x``, ``file`` for ``file:///tmp``, ``""`` for a plain path."""
+    scheme, sep, _ = location.partition("://")
+    return scheme.lower() if sep and scheme.replace("+", "").replace("-", "").replace(".", "").isalnum() else ""
+
+
+def is_remote(location: str) -> bool:
+    """True for URLs TensorFlow's file systems fetch over the network (``gs://``, ``s3://``, ``hdfs://``,
+    ``http://``, a debugger's ``grpc://``…): every scheme but ``file://``, ``ram://`` and plain paths."""
+    return url_scheme(location) not in LOCAL_SCHEMES
 
 
 # -- stock TensorFlow ---------------------------------------------------------------------------
@@ -205,3 +295,28 @@ def stock_registry() -> OpRegistry:
     """The registry of the TensorFlow release ``tools/dump_tf_ops.py`` was run with."""
     data = stock_ops()
     return OpRegistry(data["tf_version"], frozenset(data["ops"]))
+
+
+@dataclass(frozen=True)
+class KernelRegistry:
+    """Which registered ops stock TensorFlow has no CPU kernel for (``data/tf_kernel_registry.json``).
+
+    ``no_cpu_kernel`` maps each such op to the device types it has kernels for (empty: none in
+    the stock build, e.g. ``BoostedTreesBucketize``). Ops a graph optimization replaces before
+    execution (``AccumulateNV2``) are left out: graphs using them run on CPU.
+    """
+
+    tf_version: str
+    no_cpu_kernel: Mapping[str, tuple[str, ...]]
+
+
+@lru_cache(maxsize=1)
+def kernel_registry() -> KernelRegistry:
+    """The kernel registry ``tools/dump_kernel_registry.py`` wrote with TensorFlow 2.21."""
+    import json
+    from importlib import resources
+
+    data = json.loads(resources.files("metainspect").joinpath("data/tf_kernel_registry.json").read_text())
+    rewritten = set(data["rewritten_in_graphs"])
+    return KernelRegistry(data["tf_version"], MappingProxyType({
+        op: tuple(devices) for op, devices in data["no_cpu_kernel"].items() if op not in rewritten}))

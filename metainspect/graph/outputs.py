@@ -110,6 +110,19 @@ def _dtypes_of(node: Node, args: list[OutputArg], defaults: dict[str, Any]) -> l
     return result
 
 
+def output_count(model: Model, node_name: str) -> int | None:
+    """How many outputs a top-level node has, or None when the node or its op's outputs are unknown."""
+    node = model.node(node_name)
+    if node is None:
+        return None
+    signature = _signature(model, node.op)
+    enums = _dtypes_of(node, *signature) if signature is not None else None
+    if enums is not None:
+        return len(enums)
+    shapes = node.proto.attr["_output_shapes"].list.shape if "_output_shapes" in node.proto.attr else []
+    return len(shapes) if shapes else None
+
+
 def outputs_of(model: Model, node_name: str) -> list[OutputSpec] | None:
     """Every output of a top-level node, or None when the node or its op's outputs are unknown."""
     node = model.node(node_name)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from tensorboard.compat.proto.node_def_pb2 import NodeDef
 
     from metainspect.graph.model import Model, Node
-    from metainspect.graph.walk import GraphIndex, Region, Site
+    from metainspect.graph.walk import GraphIndex, Region, Scope, Site
 
 SAVER_VERSIONS = {0: "LEGACY", 1: "V1", 2: "V2"}
 #: save op -> the attr listing the dtypes of the tensors it saves
@@ -188,13 +188,107 @@ def saver_region(index: GraphIndex) -> Region:
 
 
 def saver_owns(index: GraphIndex, site: Site) -> bool:
-    """True when the saver owns the site; a graph node in a saver scope is decided by name alone."""
+    """True when the saver's machinery holds the site (its scope, what its save and restore ops run):
+    the device-pin rule. Whether a checkpoint op is a saver's own is :func:`saver_checkpoint_op`."""
     if site.host is None and site.function is None:
         name = site.node.name
         scope = index.model.saver_scope()
         if (name.startswith("save") and _SAVER_SCOPE.match(name)) or (scope and name.startswith(scope)):
             return True
     return site in saver_region(index)
+
+
+def filename_tensors(meta_graph: MetaGraphDef) -> set[str]:
+    """The nodes holding a saver's checkpoint path: ``filename_tensor_name`` of the SaverDef and of
+    every SaverDef in the ``savers`` collection."""
+    from metainspect.graph.collections import decode_collection
+
+    savers = [meta_graph.saver_def] if meta_graph.HasField("saver_def") else []
+    if "savers" in meta_graph.collection_def:
+        savers += [item for item in decode_collection("savers", meta_graph.collection_def["savers"]).items
+                   if hasattr(item, "filename_tensor_name")]
+    return {op_name(saver.filename_tensor_name) for saver in savers if saver.filename_tensor_name}
+
+
+def saver_checkpoint_op(index: GraphIndex, site: Site) -> bool:
+    """True when ``site`` is a checkpoint op of one of the model's savers: its checkpoint path is computed
+    from a SaverDef's filename tensor (``save/Const``, ``saver_filename``), directly, through the sharded
+    file names, or as the argument of a traced save/restore function called with it.
+
+    Decided by the SaverDef's names, not by name scopes: a ``save_1/SaveV2`` writing a constant
+    path is no saver's, and neither is a checkpoint op in a serialized GraphDef.
+    """
+    from metainspect.graph.ops import CHECKPOINT_OPS, LOCATION_INPUTS
+    from metainspect.graph.values import depends_on
+
+    node = site.node
+    if node.op not in CHECKPOINT_OPS or node.op not in LOCATION_INPUTS or site.host is not None:
+        return False
+    if "filename_tensors" not in index.memo:
+        index.memo["filename_tensors"] = filename_tensors(index.model.meta_graph)
+    targets: set[str] = index.memo["filename_tensors"]
+    position = LOCATION_INPUTS[node.op]
+    return bool(targets) and position < len(node.inputs) and depends_on(index, site, node.inputs[position], targets)
+
+
+def unnamed_saver_op(index: GraphIndex, site: Site) -> bool:
+    """True for a checkpoint op of a saver no SaverDef names, decided by the ops' wiring, not their names.
+
+    In a graph: a save or restore op whose checkpoint path comes from a filename node (a placeholder
+    or constant) that also gives the path of a restore or save op (TF1 builds one such set per
+    ``Saver`` object, ``save_1/``, ``save_2/``…; a bare GraphDef has no SaverDef at all). In a
+    function: a checkpoint op whose path is computed from the function's arguments (a traced
+    save or restore function; who calls it with what is :func:`saver_checkpoint_op`'s question).
+    A lone op with a constant path of its own is no saver's.
+    """
+    from metainspect.graph.ops import CHECKPOINT_OPS, LOCATION_INPUTS
+
+    node = site.node
+    position = LOCATION_INPUTS.get(node.op)
+    if site.host is not None or node.op not in CHECKPOINT_OPS or position is None or position >= len(node.inputs):
+        return False
+    if site.function is not None:
+        return _reaches_argument(index.scope(site), node.inputs[position])
+    if "unnamed_savers" not in index.memo:
+        index.memo["unnamed_savers"] = _paired_checkpoint_ops(index)
+    return node.name in index.memo["unnamed_savers"]
+
+
+def _paired_checkpoint_ops(index: GraphIndex) -> set[str]:
+    """Graph-level checkpoint ops whose path comes from a filename node that feeds both a save and a restore."""
+    from metainspect.graph.ops import CHECKPOINT_OPS, LOCATION_INPUTS, PLACEHOLDER_OPS
+    from metainspect.graph.walk import upstream
+
+    roots_of: dict[str, set[str]] = {}
+    saving: set[str] = set()
+    restoring: set[str] = set()
+    for node in index.model.nodes():
+        position = LOCATION_INPUTS.get(node.op)
+        if node.op not in CHECKPOINT_OPS or position is None or position >= len(node.inputs):
+            continue
+        reached = upstream(index, [node.inputs[position]], inputs=lambda n: n.inputs)
+        roots = roots_of[node.name] = {name for name in reached if index.nodes[name].op in PLACEHOLDER_OPS | CONST_OPS}
+        (restoring if node.op in RESTORE_OPS else saving).update(roots)
+    paired = saving & restoring
+    return {name for name, roots in roots_of.items() if roots & paired}
+
+
+def _reaches_argument(scope: Scope, ref: str) -> bool:
+    """True when tensor ``ref`` of a function body is computed from one of the function's arguments."""
+    from metainspect.graph.names import function_input
+
+    pending, seen = [ref], set()
+    while pending:
+        parsed = function_input(pending.pop())
+        if not parsed.output:
+            if parsed.node in scope.args:
+                return True
+            continue
+        if parsed.node in seen or parsed.node not in scope.nodes:
+            continue
+        seen.add(parsed.node)
+        pending.extend(scope.nodes[parsed.node].inputs)
+    return False
 
 
 # -- the restore plan ---------------------------------------------------------------------------

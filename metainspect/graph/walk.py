@@ -15,9 +15,9 @@ Everything is linear in the graph size and built once per
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from metainspect.graph.model import Function, Node
 from metainspect.graph.names import op_name, tensor_name
@@ -37,12 +37,8 @@ T = TypeVar("T")
 
 #: the top-level graph's label in :attr:`Site.where`
 GRAPH = "graph"
-#: attr names (of ops stock TensorFlow does not know) whose string value may be a serialized GraphDef
-GRAPH_ATTR_HINT = "graph"
 #: serialized GraphDefs nested deeper than this are not opened
 MAX_NESTING = 4
-#: a string tensor with more elements than this is data (a vocabulary…), not a stashed graph
-MAX_STRING_ELEMENTS = 16
 _DT_STRING = 7
 _OP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_>.]*$")
 #: the longest chain of pass-through ops (reads, identities) followed; see :func:`follow`
@@ -54,13 +50,15 @@ class Site(NamedTuple):
 
     ``function`` names the library function whose body holds it (None at graph level);
     ``host`` is the site whose attribute held the serialized GraphDef this node comes from
-    (None for nodes of the model's own graph and functions).
+    (None for nodes of the model's own graph and functions), and ``scope`` then holds the
+    nested graph's (or nested function's) nodes; :meth:`GraphIndex.scope` gives any site's.
     """
 
     node: Node
     where: str
     function: str | None = None
     host: Site | None = None
+    scope: Scope | None = None
 
     def outermost(self) -> Site:
         """The site in the model's own graph or functions that (transitively) holds this one."""
@@ -68,6 +66,37 @@ class Site(NamedTuple):
         while site.host is not None:
             site = site.host
         return site
+
+
+class Nesting(NamedTuple):
+    """How a GraphDef was found inside a node: the attr, the element of a string tensor (None for a
+    scalar or a string attr), whether it was base64-encoded, and how deep (1: in the model's own graph)."""
+
+    attr: str
+    element: int | None
+    encoding: Literal["plain", "base64"]
+    depth: int
+
+
+class Scope:
+    """The nodes that a node's inputs can name: a graph (the model's or a nested one) or one function body.
+
+    ``args`` are a function's input argument names (empty for a graph); ``nesting`` says where a
+    nested GraphDef was found (None for the model's own graph and library).
+    """
+
+    __slots__ = ("args", "function", "nesting", "nodes")
+
+    def __init__(self, nodes: dict[str, Node], function: str | None = None, args: tuple[str, ...] = (),
+                 nesting: Nesting | None = None) -> None:
+        self.nodes = nodes
+        self.function = function
+        self.args = args
+        self.nesting = nesting
+
+    @classmethod
+    def of_function(cls, fn: Function, nesting: Nesting | None = None) -> Scope:
+        return cls({node.name: node for node in fn.nodes}, fn.name, tuple(name for name, _ in fn.inputs), nesting)
 
 
 class GraphIndex:
@@ -82,8 +111,27 @@ class GraphIndex:
         self._functions: dict[str, Function] | None = None
         self._callees: dict[str, frozenset[str]] = {}
         self._inner: list[Site] | None = None
+        self._scopes: dict[str, Scope] = {}
         #: results the checks derive from this model once (the signature proposal, paths…)
         self.memo: dict[Any, Any] = {}
+
+    def scope(self, site: Site) -> Scope:
+        """The nodes and arguments ``site``'s inputs refer to."""
+        if site.scope is not None:
+            return site.scope
+        return self.graph_scope() if site.function is None else self.function_scope(site.function)
+
+    def graph_scope(self) -> Scope:
+        """The model's own graph as a scope."""
+        if GRAPH not in self._scopes:
+            self._scopes[GRAPH] = Scope(self.nodes)
+        return self._scopes[GRAPH]
+
+    def function_scope(self, name: str) -> Scope:
+        """The body of library function ``name`` as a scope (KeyError when there is none)."""
+        if name not in self._scopes:
+            self._scopes[name] = Scope.of_function(self.functions[name])
+        return self._scopes[name]
 
     @property
     def deps(self) -> dict[str, tuple[str, ...]]:
@@ -133,11 +181,12 @@ class GraphIndex:
         """Every library function reachable from these graph nodes through calls, transitively."""
         if not self.functions:
             return set()
-        pending: list[str] = []
-        for name in node_names:
-            node = self.nodes.get(name)
-            if node is not None:
-                pending.extend(self.callees(node))
+        return self.functions_reached(fn for name in node_names if (node := self.nodes.get(name)) is not None
+                                      for fn in self.callees(node))
+
+    def functions_reached(self, functions: Iterable[str]) -> set[str]:
+        """These library functions and every function they call, transitively."""
+        pending = [fn for fn in functions if fn in self.functions]
         seen: set[str] = set()
         while pending:
             fn = pending.pop()
@@ -382,11 +431,13 @@ def function_refs(node: Node) -> Iterator[str]:
 
 # -- nested GraphDefs ---------------------------------------------------------------------------
 
-def _function_sites(functions: Iterable[Function], where: str, host: Site | None) -> list[Site]:
+def _function_sites(functions: Iterable[Function], where: str, host: Site | None,
+                    nesting: Nesting | None = None) -> list[Site]:
     sites: list[Site] = []
     for fn in functions:
         label = f"function {fn.name}" if where == GRAPH else f"function {fn.name} of {where}"
-        sites.extend(Site(node, label, fn.name, host) for node in fn.nodes)
+        scope = Scope.of_function(fn, nesting) if host is not None else None
+        sites.extend(Site(node, label, fn.name, host, scope) for node in fn.nodes)
     return sites
 
 
@@ -397,12 +448,17 @@ def _nested_sites(hosts: list[Site], depth: int) -> list[Site]:
     for host in hosts:
         if not _may_hold_graph(host.node, stock):
             continue
-        for attr, graph_def in nested_graph_defs(host.node):
-            label = f"GraphDef in attr {attr!r} of {host.node.name} ({host.where})"
-            functions = [Function(fn.signature.name, [], [], [Node.from_proto(p) for p in fn.node_def])
-                         for fn in graph_def.library.function]
-            inner = [Site(Node.from_proto(p), label, None, host) for p in graph_def.node]
-            inner += _function_sites(functions, label, host)
+        for (attr, element, encoding), graph_def in nested_graph_defs(host.node):
+            nesting = Nesting(attr, element, encoding, depth)
+            stored = f"{'base64 of a ' if encoding == 'base64' else ''}GraphDef in attr {attr!r}" + \
+                ("" if element is None else f" element {element}")
+            label = f"{stored} of {host.node.name} ({host.where})"
+            functions = [Function(fn.signature.name, [(a.name, "") for a in fn.signature.input_arg], [],
+                                  [Node.from_proto(p) for p in fn.node_def]) for fn in graph_def.library.function]
+            nodes = [Node.from_proto(p) for p in graph_def.node]
+            scope = Scope({node.name: node for node in nodes}, nesting=nesting)
+            inner = [Site(node, label, None, host, scope) for node in nodes]
+            inner += _function_sites(functions, label, host, nesting)
             found += inner
             if depth < MAX_NESTING:
                 found += _nested_sites(inner, depth + 1)
@@ -417,40 +473,82 @@ def _may_hold_graph(node: Node, stock: frozenset[str]) -> bool:
     return node.op not in stock
 
 
-def nested_graph_defs(node: Node) -> Iterator[tuple[str, Any]]:
-    """GraphDefs serialized in a node's attrs: a constant's ``value``, ``graph``-named string attrs.
+def nested_graph_defs(node: Node) -> Iterator[tuple[tuple[str, int | None, Literal["plain", "base64"]], Any]]:
+    """GraphDefs serialized in a node's string values: ``((attr, element, encoding), GraphDef)``.
 
-    Only byte strings that start like a GraphDef (field 1, ``node``) are parsed, and a parse
-    counts only when every node has a name and a plausible op name; anything else is not a graph.
+    A constant's ``value``, and every string attr of an op stock TensorFlow does not register;
+    every element of a string tensor, raw or base64-encoded (see :func:`parse_graph_def`).
+    The cost is linear in the bytes the node holds: a cheap test of each string's first byte
+    keeps the rest of a vocabulary from being parsed.
     """
     attrs = node.proto.attr
+    stock_const = node.op in CONST_OPS
     for attr in attrs:
-        if attr != "value" and GRAPH_ATTR_HINT not in attr.lower():
+        if stock_const and attr != "value":
             continue
         value = attrs[attr]
         kind = value.WhichOneof("value")
         if kind == "s":
-            candidates: Iterable[bytes] = (value.s,)
-        elif kind == "tensor" and value.tensor.dtype == _DT_STRING and len(value.tensor.string_val) <= MAX_STRING_ELEMENTS:
+            candidates: Sequence[bytes] = (value.s,)
+        elif kind == "list":
+            candidates = value.list.s
+        elif kind == "tensor" and value.tensor.dtype == _DT_STRING:
             candidates = value.tensor.string_val
         else:
             continue
-        for blob in candidates:
-            graph_def = parse_graph_def(blob)
-            if graph_def is not None:
-                yield attr, graph_def
+        single = len(candidates) == 1
+        for element, blob in enumerate(candidates):
+            found = parse_graph_def(blob)
+            if found is not None:
+                yield (attr, None if single else element, found[1]), found[0]
 
 
-def parse_graph_def(blob: bytes) -> Any:
-    """``blob`` as a GraphDef when it plausibly is one, else None (never raises)."""
-    if len(blob) < 4 or blob[0] != 0x0A:
+#: first bytes of a serialized GraphDef: a tag of field node (1), library (2), version (3), versions (4)
+#: or debug_info (5), in whatever order a writer put them
+_GRAPH_TAGS = frozenset({0x0A, 0x12, 0x18, 0x22, 0x2A})
+#: first characters of the base64 of such a byte (its top six bits)
+_BASE64_LEADS = frozenset(b"CEGIK")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
+#: the shortest serialized GraphDef with one named node (node tag, length, name tag, length, name)
+_MIN_GRAPH = 5
+
+
+def parse_graph_def(blob: bytes) -> tuple[Any, Literal["plain", "base64"]] | None:
+    """``blob`` as a GraphDef (raw or base64 of one) when it plausibly is one, else None (never raises).
+
+    Only bytes that start with a GraphDef field tag (any field first), or base64 text whose
+    first character encodes one, are parsed; a parse counts only when every node (of the graph
+    and of its functions) has a name and a plausible op name, and there is at least one.
+    """
+    if len(blob) < _MIN_GRAPH:
         return None
+    if blob[0] in _GRAPH_TAGS:
+        graph_def = _parse(blob)
+        if graph_def is not None:
+            return graph_def, "plain"
+    if blob[0] in _BASE64_LEADS and len(blob) >= 4 * ((_MIN_GRAPH + 2) // 3) and _BASE64.fullmatch(blob):
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(blob) if b"-" not in blob and b"_" not in blob else base64.urlsafe_b64decode(blob)
+        except (binascii.Error, ValueError):
+            return None
+        if raw[:1] and raw[0] in _GRAPH_TAGS:
+            graph_def = _parse(raw)
+            if graph_def is not None:
+                return graph_def, "base64"
+    return None
+
+
+def _parse(blob: bytes) -> Any:
     from tensorboard.compat.proto.graph_pb2 import GraphDef
 
     try:
         graph_def = GraphDef.FromString(blob)
     except Exception:  # noqa: BLE001 - protobuf raises several types on garbage; garbage is not a graph
         return None
-    if not graph_def.node or not all(n.name and _OP_NAME.match(n.op) for n in graph_def.node):
+    nodes = [*graph_def.node, *(n for fn in graph_def.library.function for n in fn.node_def)]
+    if not nodes or not all(n.name and _OP_NAME.match(n.op) for n in nodes):
         return None
     return graph_def

@@ -1,4 +1,5 @@
-"""The security check: Python calls, code loading and file I/O in graphs, functions and nested graphs."""
+"""The security check: Python calls, native code, network and file I/O in graphs, functions and nested
+graphs, with the severity of when they run (the TF-built corpus is tests/check/test_check_security_corpus.py)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def test_unsafe_ops_fixture() -> None:
     assert set(found) == {"py_double@graph", "write_file@graph", "read_file@graph",
                           f"ReadFile@function {MAP_FUNCTION}"}
     pyfunc = found["py_double@graph"]
-    assert pyfunc.id == "security.python-op" and pyfunc.severity == ERROR
+    # nothing served or loaded runs the py_func: off path, so information only
+    assert pyfunc.id == "security.python-op" and pyfunc.severity == INFO and pyfunc.details["when"] == "off_path"
     assert pyfunc.details["target"] == "token pyfunc_0"
     write = found["write_file@graph"]
     assert write.id == "security.file-write" and write.details["target"] == "/tmp/metainspect_unsafe_out.txt"
@@ -43,10 +45,13 @@ def test_unsafe_ops_fixture() -> None:
     assert mapped.details["on_inference_path"] and write.severity == INFO
 
 
-def test_file_reads_off_the_served_path_are_informational() -> None:
-    found = secure(UNSAFE, inputs={"x": "x:0"}, outputs={"y": "mul:0"})
-    assert {f.severity for key, f in found.items() if "ReadFile" in key or "read_file" in key} == {INFO}
-    assert found["py_double@graph"].severity == ERROR  # Python is an error anywhere
+def test_severity_follows_when_the_node_runs() -> None:
+    """Off the served path everything is information, Python included; served, Python is an error."""
+    off = secure(UNSAFE, inputs={"x": "x:0"}, outputs={"y": "mul:0"})
+    assert {f.severity for f in off.values()} == {INFO} and {f.details["when"] for f in off.values()} == {"off_path"}
+    served = secure(UNSAFE, outputs={"y": "py_double:0"})
+    assert served["py_double@graph"].severity == ERROR and served["py_double@graph"].details["when"] == "serving"
+    assert "signature" not in served["py_double@graph"].message and "the given outputs" in served["py_double@graph"].message
 
 
 def test_savers_are_not_reported() -> None:
@@ -55,13 +60,24 @@ def test_savers_are_not_reported() -> None:
         assert secure(path) == {}, path
 
 
+def _string_const(model: Model, name: str, value: bytes) -> None:
+    const = model.graph_def.node.add(name=name, op="Const")
+    const.attr["dtype"].type = 7
+    const.attr["value"].tensor.dtype = 7
+    const.attr["value"].tensor.string_val.append(value)
+
+
 def test_checkpoint_ops_outside_the_saver() -> None:
+    """A checkpoint op is the saver's when its path is the SaverDef's filename tensor, not by its name."""
     model = load_model(SAMPLES / "mlp")
-    model.graph_def.node.add(name="sneaky/RestoreV2", op="RestoreV2").input.extend(
-        ["save/Const", "save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"])
+    names = ["save/RestoreV2/tensor_names", "save/RestoreV2/shape_and_slices"]
+    model.graph_def.node.add(name="same_file/RestoreV2", op="RestoreV2").input.extend(["save/Const", *names])
+    _string_const(model, "save/other_path", b"/data/other.ckpt")
+    model.graph_def.node.add(name="save/RestoreV2_9", op="RestoreV2").input.extend(["save/other_path", *names])
     found = secure(model)
-    assert set(found) == {"sneaky/RestoreV2@graph"}
-    assert found["sneaky/RestoreV2@graph"].id == "security.checkpoint-io"
+    assert set(found) == {"save/RestoreV2_9@graph"}
+    foreign = found["save/RestoreV2_9@graph"]
+    assert foreign.id == "security.file-read" and foreign.details["target"] == "/data/other.ckpt"
 
 
 def test_print_to_a_file_and_python_in_a_function_body() -> None:
@@ -76,11 +92,13 @@ def test_print_to_a_file_and_python_in_a_function_body() -> None:
     assert found["eager"].id == "security.python-op" and found["eager"].details["where"].startswith("function ")
 
 
-def test_loading_a_library_is_an_error() -> None:
+def test_loading_a_library_is_native_code() -> None:
     model = load_model(CHECK / "io_unambiguous" / "model.meta")
     model.graph_def.node.add(name="loader", op="LoadLibrary")
     finding, = secure(model).values()
-    assert finding.id == "security.load-library" and finding.severity == ERROR
+    assert finding.id == "security.native-code" and finding.severity == INFO and "loads a native library" in finding.message
+    finding, = secure(model, outputs={"out": "loader"}).values()
+    assert finding.severity == ERROR
 
 
 def _dataset_graph_bytes() -> bytes:
@@ -116,9 +134,13 @@ def test_graph_def_attr_of_a_custom_op() -> None:
     inner.node.add(name="leak", op="WriteFile").input.extend(["f", "c"])
     model = load_model(CHECK / "io_unambiguous" / "model.meta")
     model.graph_def.node.add(name="engine", op="MyEngineOp").attr["segment_graph_def"].s = inner.SerializeToString()
-    finding, = secure(model).values()
-    assert finding.id == "security.file-write" and finding.details["where"].startswith(
+    found = secure(model)
+    assert found["engine@graph"].id == "security.native-code"  # a custom op: native code of its own
+    (leak,) = [f for f in found.values() if f.subject == "leak"]
+    assert leak.id == "security.file-write" and leak.details["where"].startswith(
         "GraphDef in attr 'segment_graph_def' of engine")
+    assert leak.details["nested_in"] == {"node": "engine", "host_where": "graph", "attr": "segment_graph_def",
+                                         "element": None, "encoding": "plain", "depth": 1}
 
 
 def test_garbage_is_not_a_graph() -> None:
@@ -147,3 +169,17 @@ def test_checks_leave_the_model_untouched() -> None:
         check_security(ctx)
         check_security(CheckContext(model))
         assert model.meta_graph.SerializeToString(deterministic=True) == before, path
+
+
+def test_functions_of_a_nested_graph_called_as_ops_are_not_native_code() -> None:
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    inner = GraphDef()
+    inner.node.add(name="call", op="hidden_fn")
+    fn = inner.library.function.add()
+    fn.signature.name = "hidden_fn"
+    fn.node_def.add(name="leak", op="ReadFile").input.append("path")
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    _string_const(model, "stash", inner.SerializeToString())
+    (finding,) = secure(model).values()
+    assert finding.subject == "leak" and finding.id == "security.file-read"

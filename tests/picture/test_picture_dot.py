@@ -173,9 +173,10 @@ def test_check_findings_are_outlined(tmp_path: Path) -> None:
     drawn = boxes((tmp_path / "u.dot").read_text())
     outlined = {name for name, attrs in drawn.items() if "penwidth=" in attrs}
     assert report["dot"]["highlighted"] == len(outlined) == 5
-    assert 'color="#d62728", penwidth=3' in drawn["py_double"]  # an error is red
+    assert 'color="#d62728", penwidth=3' in drawn["OneShotIterator"]  # an error is red (serving.input-pipeline)
     assert 'color="#ff7f0e", penwidth=3' in drawn["read_file"]  # a warning orange
     assert 'color="#1f77b4", penwidth=2' in drawn["write_file"]  # info blue
+    assert 'color="#1f77b4", penwidth=2' in drawn["py_double"]  # Python nothing served or loaded runs: info
     assert "security.python-op: PyFunc node" in drawn["py_double"]  # the tooltip says why
     plain = graph_cli(str(model), "--dot", str(tmp_path / "p.dot"))
     assert plain[0] == 0 and "penwidth=" not in (tmp_path / "p.dot").read_text()

@@ -9,6 +9,7 @@ import typer
 
 from metainspect.cli.app import app
 from metainspect.cli.options import EXIT_FINDINGS, CkptArg, JsonOpt, MatchOpt, NoVerifyOpt, matcher
+from metainspect.cli.progress import progress_bars
 from metainspect.cli.render import (
     JsonTexts,
     emit_json,
@@ -47,8 +48,9 @@ def vars_(
     """List the tensors a checkpoint holds: name, dtype, shape, size, role.
 
     Roles: model (parameters), optimizer (slots and optimizer state), bookkeeping (global_step,
-    save_counter, the TF2 object graph). JSON: a list of {name, dtype, shape, nbytes, role,
-    partitioned} (+ stats {min, max, mean, std, nan, inf} with --stats).
+    save_counter, the TF2 object graph). JSON: a list of {name, dtype, shape, nbytes,
+    stored_nbytes, role, partitioned} (+ stats {min, max, mean, std, nan, inf} with
+    --stats). nbytes: the tensor's bytes; stored_nbytes: what the file holds for it.
     """
     from metainspect.checkpoint.roles import classify
 
@@ -66,13 +68,18 @@ def vars_(
             write_json_array(_var_rows(infos, [classify(i.name, graph) for i in infos]))
             return
         rows: list[dict[str, Any]] = []
-        for info in infos:
-            row: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": info.shape,
-                                   "nbytes": info.nbytes, "role": classify(info.name, graph),
-                                   "partitioned": info.partitioned}
-            if stats:
-                row["stats"] = _stats(ckpt, info)
-            rows.append(row)
+        with progress_bars(enabled=stats and not json) as report:
+            total = sum(i.nbytes for i in infos)
+            done = 0
+            for info in infos:
+                row: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": info.shape,
+                                       "nbytes": info.nbytes, "stored_nbytes": info.stored_nbytes,
+                                       "role": classify(info.name, graph), "partitioned": info.partitioned}
+                if stats:
+                    row["stats"] = _stats(ckpt, info)
+                    done += info.nbytes
+                    report("statistics", done, total)
+                rows.append(row)
         if json:
             emit_json(rows)
             return
@@ -80,15 +87,17 @@ def vars_(
 
 
 def _var_rows(infos: "Iterable[TensorInfo]", roles: Iterable[str]) -> Iterator[str]:
-    """Each tensor as the JSON text ``emit_json`` writes for ``{name, dtype, shape, nbytes, role, partitioned}``.
+    """Each tensor as the JSON text ``emit_json`` writes for ``{name, dtype, shape, nbytes, stored_nbytes, role,
+    partitioned}``.
 
     The same bytes, faster on 10^4 tensors: no dict per tensor, and the few distinct dtypes,
     shapes and roles are encoded once.
     """
     texts = JsonTexts()
-    for (name, dtype, shape, nbytes, _, partitioned), role in zip(infos, roles):
+    for (name, dtype, shape, nbytes, locations, partitioned), role in zip(infos, roles):
+        stored = locations[0].size if len(locations) == 1 else sum(loc.size for loc in locations)
         yield (f'{{"name": {json_string(name)}, "dtype": {texts[dtype]}, "shape": {texts[shape]}, "nbytes": {nbytes}, '
-               f'"role": {texts[role]}, "partitioned": {"true" if partitioned else "false"}}}')
+               f'"stored_nbytes": {stored}, "role": {texts[role]}, "partitioned": {"true" if partitioned else "false"}}}')
 
 
 def _stats(ckpt: "Checkpoint", info: Any) -> dict[str, Any] | None:
@@ -177,7 +186,8 @@ def verify(path: CkptArg, json: JsonOpt = False) -> None:
     JSON: {prefix, tensors, corrupt: [{name, file, offset, message}]}.
     """
     with _open(path) as ckpt:
-        findings = ckpt.verify()
+        with progress_bars(enabled=not json) as report:
+            findings = ckpt.verify(report)
         if json:
             emit_json({"prefix": ckpt.prefix, "tensors": len(ckpt), "corrupt": findings})
         elif findings:

@@ -7,6 +7,7 @@ Every failure is one line ``metainspect: <path>: <what is wrong>`` in flag words
 """
 
 import gc
+import re
 import sys
 import traceback
 from typing import TYPE_CHECKING
@@ -53,6 +54,38 @@ def _global_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     _state["debug"] = debug
+
+
+def reflow_help() -> None:
+    """Let each command's help wrap at the terminal's width instead of the docstring's.
+
+    typer keeps a docstring's single line breaks, so text wrapped for the source wraps again,
+    raggedly, on a narrower terminal. Each paragraph becomes one line (rich wraps it to fit);
+    indented lines (examples) keep their breaks; RST literals (````x:0````) print as `x:0`.
+    """
+    import inspect
+
+    for info in app.registered_commands:
+        if info.help is None and info.callback is not None and info.callback.__doc__:
+            info.help = _reflow(inspect.cleandoc(info.callback.__doc__))
+
+
+#: a line that starts a topic of its own ("JSON: ...", "Exit codes: ...") keeps its line break
+_LABEL = re.compile(r"^[A-Z][A-Za-z ]{0,20}: ")
+
+
+def _reflow(text: str) -> str:
+    paragraphs = []
+    for paragraph in text.replace("``", "`").split("\n\n"):
+        lines = paragraph.split("\n")
+        if any(line.startswith(" ") for line in lines):  # an indented block: as written
+            paragraphs.append(paragraph)
+            continue
+        joined = lines[0].strip()
+        for line in lines[1:]:
+            joined += ("\n" if _LABEL.match(line) else " ") + line.strip()
+        paragraphs.append(joined)
+    return "\n\n".join(paragraphs)
 
 
 def _json_requested(args: list[str]) -> bool:

@@ -144,33 +144,87 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+#: what `show` prints in full without --full (numpy's own summarisation threshold), and of each string
+SHOW_ELEMENTS = 1000
+SHOW_CHARS = 80
+#: values per line when --full streams a long last axis
+_STREAM_VALUES = 4096
+
+
 @app.command()
 def show(
     path: CkptArg,
     name: Annotated[str, typer.Argument(help="Tensor name as listed by `metainspect vars`.", show_default=False)],
-    full: Annotated[bool, typer.Option("--full", help="Print every element instead of a numpy-style summary.")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Every element (streamed, one row per line) instead of a numpy-style summary.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=0, metavar="N", help="Only the first N elements (flattened), as a list.")] = None,
     no_verify: NoVerifyOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Print one tensor's values, numpy-style.
+    """Print one tensor's values, numpy-style: summarised past 1000 elements, long strings cut.
 
-    JSON: {name, dtype, shape, values} (strings as UTF-8 where they decode, else hex).
+    JSON: {name, dtype, shape, values} (strings as UTF-8 where they decode, else hex); a tensor
+    of more than 1000 elements needs --full (all of them) or --limit N (the first N, flattened;
+    then "limit": N is added).
     """
     import numpy as np
 
     with _open(path, verify=not no_verify) as ckpt:
         info = ckpt.info(name)
-        value = ckpt.get(name)
+        if json and info.size > SHOW_ELEMENTS and not full and limit is None:
+            import click
+
+            raise click.UsageError(f"{name!r} has {info.size} elements; add --full for all of them "
+                                   f"or --limit N for the first N")
+        value = _first(ckpt, info, limit) if limit is not None else ckpt.get(name)
         if json:
-            emit_json({"name": info.name, "dtype": info.dtype, "shape": list(info.shape), "values": value})
+            document: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": list(info.shape),
+                                        "values": value}
+            if limit is not None:
+                document["limit"] = limit
+            emit_json(document)
             return
         emit_lines([f"{info.name}  {info.dtype}  {format_shape(list(info.shape))}  {format_bytes(info.nbytes)}"])
         if info.dtype == "variant":
             emit_lines(_describe_variant(v) for v in np.asarray(value).reshape(-1))
             return
-        threshold = sys.maxsize if full else 1000
-        with np.printoptions(threshold=threshold, linewidth=120):
-            emit_lines([repr(value) if value.dtype == object else np.array2string(value)])
+        if full and value.size > SHOW_ELEMENTS:
+            _stream(value)
+            return
+        cut = not full and value.dtype == object and any(len(v) > SHOW_CHARS for v in value.reshape(-1)[:SHOW_ELEMENTS])
+        with np.printoptions(threshold=SHOW_ELEMENTS, linewidth=120,
+                             formatter={"object": _short_string} if cut else None):
+            emit_lines([np.array2string(value)])
+        if cut:
+            emit_lines([f"(strings cut at {SHOW_CHARS} characters; --full prints them whole)"])
+
+
+def _first(ckpt: "Checkpoint", info: "TensorInfo", count: int) -> Any:
+    """The first ``count`` elements, flattened, reading only the rows that hold them when it can."""
+    import math
+
+    if not info.shape:
+        return ckpt.get(info.name).reshape(-1)[:count]
+    row = math.prod(info.shape[1:])
+    rows = -(-count // row) if row else 0
+    return ckpt[info.name][:rows].reshape(-1)[:count]
+
+
+def _short_string(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 1] + "…"
+
+
+def _stream(value: Any) -> None:
+    """Every element, one row of the last axis per line (long rows over several), as they are
+    formatted: the text never sits in memory whole."""
+    rows = value.reshape(-1, value.shape[-1]) if value.ndim else value.reshape(1, 1)
+    out = sys.stdout
+    for row in rows:
+        for start in range(0, max(len(row), 1), _STREAM_VALUES):
+            items = row[start : start + _STREAM_VALUES].tolist()
+            out.write(" ".join(map(repr if value.dtype == object else str, items)) + "\n")
 
 
 def _describe_variant(value: Any) -> str:

@@ -112,3 +112,12 @@ def test_verify_reports_progress_per_tensor() -> None:
         assert ckpt.verify(lambda step, done, total: seen.append((step, done, total))) == []
         assert seen[-1] == ("verifying", len(ckpt), len(ckpt))
 
+
+
+def test_a_state_file_naming_a_checkpoint_without_its_meta_names_the_missing_meta(cli: Cli, tmp_path: Path) -> None:
+    for name in ("checkpoint", "model.ckpt-3.index", "model.ckpt-3.data-00000-of-00001"):
+        (tmp_path / name).write_bytes((MLP / name).read_bytes())
+    result = cli("nodes", str(tmp_path))
+    assert result.code == 2
+    assert result.stderr == (f"metainspect: {tmp_path}: its checkpoint state file names model.ckpt-3, but "
+                             "model.ckpt-3.meta (the graph) is not here\n")

@@ -1,5 +1,6 @@
 """The export command: a graph + checkpoint to a SavedModel for TF Serving, or a frozen graph."""
 
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -160,7 +161,7 @@ def result_lines(result: "ExportResult") -> list[str]:
     lines = [f"exported {result.model} with the {result.engine} engine",
              f"  checkpoint  {result.checkpoint or '(none: the graph has no variables)'}"]
     if result.saved_model:
-        lines.append(f"  SavedModel  {result.saved_model}  tags {','.join(result.tags)}")
+        lines.append(f"  SavedModel  {_shown(result.saved_model)}  tags {','.join(result.tags)}")
     if result.frozen:
         counts = f"{result.frozen_nodes} nodes"
         if result.constants is not None:
@@ -177,8 +178,16 @@ def result_lines(result: "ExportResult") -> list[str]:
     lines.append(f"  check       {result.verdict}")
     lines += [f"    warning   {warning}" for warning in result.warnings]
     if result.saved_model:
-        lines.append(f"  serve with  {DOCKER_HINT.format(path=result.saved_model)}")
+        shown = _shown(result.saved_model)
+        mount = shown if os.path.isabs(shown) else f'"$PWD/{shown}"'  # docker -v needs an absolute path
+        lines.append(f"  serve with  {DOCKER_HINT.format(path=mount)}")
     return lines
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it (as the user typed it)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _print_candidates(exc: Any) -> None:

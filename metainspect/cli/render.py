@@ -7,7 +7,7 @@ import math
 import sys
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring as json_string
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["JsonTexts", "emit_json", "emit_lines", "emit_table", "format_bytes", "format_shape", "is_terminal",
            "json_string", "to_jsonable", "write_json_array"]
@@ -116,7 +116,7 @@ def _rich_table(columns: Sequence[str], text_rows: list[list[str]], title: str |
     longest = max((len(row[0]) for row in text_rows), default=0)
     name_width = max(len(columns[0]), min(longest, console.width - 4 - 11 * (len(columns) - 1)))
     for i, name in enumerate(columns):
-        justify = "right" if name in right else "left"
+        justify: Literal["left", "right"] = "right" if name in right else "left"
         if i == 0:
             table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", min_width=name_width)
         else:

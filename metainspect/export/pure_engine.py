@@ -82,10 +82,10 @@ def write_variables(checkpoint: Checkpoint, prefix: str, progress: Progress = si
         return
     from metainspect.rewrite import RewriteOptions, rewrite_checkpoint
 
-    step = "copying restored variables" if unused else "converting variables to a V2 bundle"
+    label = "copying restored variables" if unused else "converting variables to a V2 bundle"
 
-    def report(_: str, done: int, total: int) -> None:
-        progress(step, done, total)
+    def report(step: str, done: int, total: int) -> None:
+        progress(label, done, total)
 
     kept = [name for name in checkpoint if wanted is None or name in wanted]
     keep = ("^(?:" + "|".join(map(re.escape, kept)) + ")$",) if unused else ()

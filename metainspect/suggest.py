@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -13,6 +12,8 @@ def close_names(text: str, names: Iterable[str], limit: int = 3) -> list[str]:
     ``model/w`` finds ``model/w/.ATTRIBUTES/VARIABLE_VALUE`` before its optimizer slots) come
     before close spellings.
     """
+    import difflib
+
     pool = list(names)
     lowered = text.lower()
     found = sorted((n for n in pool if lowered and lowered in n.lower() and n != text), key=lambda n: (len(n), n))

@@ -9,7 +9,6 @@ Every failure is one line ``metainspect: <path>: <what is wrong>`` in flag words
 import gc
 import re
 import sys
-import traceback
 from typing import TYPE_CHECKING
 
 import typer
@@ -181,12 +180,16 @@ def run(args: list[str] | None = None, prog_name: str | None = None) -> None:
             result = command(argv, prog_name=prog_name or "metainspect", standalone_mode=False)
     except MetainspectError as exc:
         if _state["debug"]:
+            import traceback
+
             traceback.print_exc()
         fail(error_line(exc), path=exc.path, kind=_kind(exc))
     except click.exceptions.NoArgsIsHelpError:  # the help was printed: nothing to add
         raise SystemExit(EXIT_UNUSABLE) from None
     except click.UsageError as exc:
         if _state["debug"]:
+            import traceback
+
             traceback.print_exc()
         fail(usage_line(exc), kind="usage")
     except click.ClickException as exc:  # e.g. a file option click could not open

@@ -110,7 +110,7 @@ def export_command(
         model_tags=tuple(model_tag_list) if model_tag_list else None, clear_devices=clear_devices, force=force,
     )
     try:
-        with progress_bars() as progress:
+        with progress_bars(enabled=not json) as progress:
             result = export(model, out=out, frozen=frozen, options=options, engine=engine, progress=progress)
     except CheckFailed as exc:
         print(f"metainspect: {error_line(exc)}", file=sys.stderr)
@@ -138,7 +138,7 @@ def _export_tf2(checkpoint: str, out: str | None, frozen: str | None, other_chec
     if out is None:
         raise MetainspectError(None, "give --out DIR for the SavedModel")
     parsed = [parse_input_spec(s) for s in specs]
-    with progress_bars() as progress:
+    with progress_bars(enabled=not json) as progress:
         summary = export_from_factory(checkpoint, out, factory, parsed, signature_name=signature_name, tags=tags,
                                       progress=progress)
     if json:

@@ -72,7 +72,7 @@ def test_json_commands_print_an_error_object_on_unusable_input(cli: Cli, command
     missing = str(tmp_path / "nope.meta")
     extra = {"show": ["w"], "convert": ["-o", str(tmp_path / "out.npz")], "export": ["-o", str(tmp_path / "sm")],
              "rewrite": ["-o", str(tmp_path / "out")], "edit": ["--clear-devices", "-o", str(tmp_path / "e.meta")],
-             "graph": ["--dot", str(tmp_path / "g.dot")]}.get(command, [])
+             "graph": ["--dot", str(tmp_path / "g.dot")], "diff": [str(SAMPLES / "mlp")]}.get(command, [])
     result = cli(command, missing, *extra, "--json")
     assert result.code == 2, result.stderr
     error = result.json()["error"]

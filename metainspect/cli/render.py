@@ -91,9 +91,9 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str
                right: Sequence[str] = ()) -> None:
     """A table: rich on a terminal, space-aligned plain columns (header first) when piped.
 
-    The first column holds names: it is never split across lines (other columns fold first). A
-    table taller than the terminal goes to the pager instead, as plain columns (as git does:
-    ``$PAGER``, else ``less`` with ``LESS=FRX`` unless ``LESS`` is set).
+    Names (the "name" or "tensor" column, else the first) are never split across lines: other
+    columns fold first. A table taller than the terminal goes to the pager instead, as plain
+    columns (as git does: ``$PAGER``, else ``less`` with ``LESS=FRX`` unless ``LESS`` is set).
     """
     text_rows = [[_cell(c) for c in row] for row in rows]
     if is_terminal():
@@ -106,18 +106,24 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str
     sys.stdout.writelines(_plain(columns, text_rows, right))
 
 
+#: the columns tables hold names in
+_NAME_COLUMNS = ("name", "tensor")
+
+
 def _rich_table(columns: Sequence[str], text_rows: list[list[str]], title: str | None, right: Sequence[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     table = Table(title=title, title_justify="left", header_style="bold")
-    # the name column keeps its names whole while the others (at least 8 wide each) can fold
-    longest = max((len(row[0]) for row in text_rows), default=0)
-    name_width = max(len(columns[0]), min(longest, console.width - 4 - 11 * (len(columns) - 1)))
+    # the name column ("name" or "tensor", else the first) keeps its names whole while the
+    # others (at least 8 wide each) fold
+    names = next((i for i, c in enumerate(columns) if c in _NAME_COLUMNS), 0)
+    longest = max((len(row[names]) for row in text_rows), default=0)
+    name_width = max(len(columns[names]), min(longest, console.width - 4 - 11 * (len(columns) - 1)))
     for i, name in enumerate(columns):
         justify: Literal["left", "right"] = "right" if name in right else "left"
-        if i == 0:
+        if i == names:
             table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", min_width=name_width)
         else:
             table.add_column(name, justify=justify, overflow="fold", min_width=min(8, len(name)))

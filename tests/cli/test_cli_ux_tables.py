@@ -75,3 +75,12 @@ def test_plain_columns_are_not_padded_to_an_outlier(tmp_path: Path) -> None:
     widest_input = len(", ".join(f"in{i}" for i in range(30)))
     assert len(next(line for line in lines if line.startswith("concat "))) > widest_input
     assert all(len(line) < 60 for line in lines if line.startswith("relu"))
+
+
+def test_rewrite_change_table_keeps_tensor_names_whole(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result = _on_terminal(monkeypatch, "rewrite", str(MLP), "-o", str(tmp_path / "out"), "--drop-optimizer", "--plan",
+                          columns=70, pager="")
+    assert result.code == 0, result.stderr
+    names = [line.split("│")[2].strip() for line in result.stdout.splitlines() if line.startswith("│")]
+    assert "dense1/kernel/Adam_1" in names and "dense2/kernel/Adam_1" in names
+    assert not {"1", "m", "Adam_"} & set(names)

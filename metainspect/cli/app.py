@@ -111,8 +111,9 @@ def error_document(message: str, *, path: str | None, kind: str) -> dict[str, ob
 
     ``{"error": {"path": str | null, "message": str, "kind": str}}``: ``message`` is the line
     printed on stderr (path included), ``kind`` one of ``not_found``, ``wrong_kind``,
-    ``corrupt``, ``unusable`` (anything else the input or arguments make impossible) or
-    ``usage`` (the command line itself is wrong).
+    ``corrupt``, ``unusable`` (anything else the input or arguments make impossible),
+    ``usage`` (the command line itself is wrong) or ``findings`` (``export`` refused: check
+    found errors).
     """
     return {"error": {"path": path, "message": message, "kind": kind}}
 

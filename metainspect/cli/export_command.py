@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli.app import app
+from metainspect.cli.app import app, fail
 from metainspect.cli.options import (
     EXIT_FINDINGS,
     EXIT_UNUSABLE,
@@ -113,12 +113,10 @@ def export_command(
         with progress_bars(enabled=not json) as progress:
             result = export(model, out=out, frozen=frozen, options=options, engine=engine, progress=progress)
     except CheckFailed as exc:
-        print(f"metainspect: {error_line(exc)}", file=sys.stderr)
-        raise typer.Exit(EXIT_FINDINGS) from None
+        fail(error_line(exc), EXIT_FINDINGS, path=exc.path, kind="findings")
     except AmbiguousSignature as exc:
         _print_candidates(exc)
-        print(f"metainspect: {error_line(exc)}", file=sys.stderr)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+        fail(error_line(exc), EXIT_UNUSABLE, path=exc.path, kind="unusable")
     if json:
         emit_json(result.to_json())
     else:

@@ -92,3 +92,14 @@ def test_json_error_of_a_wrong_kind_of_file(cli: Cli) -> None:
     result = cli("vars", META, "--json")
     assert result.code == 2
     assert result.json()["error"]["kind"] == "wrong_kind"
+
+
+def test_export_refusals_are_json_too(cli: Cli, tmp_path: Path) -> None:
+    ambiguous = cli("export", str(SAMPLES / "check" / "io_ambiguous"), "-o", str(tmp_path / "a"), "--json")
+    assert ambiguous.code == 2
+    assert ambiguous.json()["error"]["kind"] == "unusable"
+    assert "cannot choose the serving signature" in ambiguous.json()["error"]["message"]
+    refused = cli("export", str(SAMPLES / "check" / "shape_changed"), "-o", str(tmp_path / "b"), "--json")
+    assert refused.code == 1
+    assert refused.json()["error"]["kind"] == "findings"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

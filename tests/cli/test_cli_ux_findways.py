@@ -121,3 +121,11 @@ def test_a_state_file_naming_a_checkpoint_without_its_meta_names_the_missing_met
     assert result.code == 2
     assert result.stderr == (f"metainspect: {tmp_path}: its checkpoint state file names model.ckpt-3, but "
                              "model.ckpt-3.meta (the graph) is not here\n")
+
+
+def test_whole_path_components_rank_first() -> None:
+    names = ["optimizer/beta1_power/.ATTRIBUTES/VARIABLE_VALUE", "model/w/.ATTRIBUTES/VARIABLE_VALUE",
+             "model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE", "model/wide/x"]
+    assert close_names("w", names) == ["model/w/.ATTRIBUTES/VARIABLE_VALUE",
+                                       "model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE",
+                                       "model/wide/x"]

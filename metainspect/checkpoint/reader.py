@@ -473,8 +473,8 @@ class Checkpoint(Mapping[str, StoredTensor]):
         """
         findings = []
         total = len(self._names)
+        progress("verifying", 0, total)
         for done, name in enumerate(self._names, 1):
-            progress("verifying", done, total)
             try:
                 self._reader.read(name, True)
             except MetainspectError as exc:
@@ -482,6 +482,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
                 if offset is None:
                     offset = _first_offset(self._reader, name)
                 findings.append(CorruptTensor(name, exc.path or self.prefix, offset, exc.message))
+            progress("verifying", done, total)
         return findings
 
     def object_graph_bytes(self) -> bytes | None:

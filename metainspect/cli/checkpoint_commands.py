@@ -9,7 +9,7 @@ import typer
 
 from metainspect.cli.app import app
 from metainspect.cli.options import EXIT_FINDINGS, CkptArg, JsonOpt, MatchOpt, NoVerifyOpt, matcher
-from metainspect.cli.progress import progress_bars
+from metainspect.cli.progress import BAR_DELAY, progress_bars
 from metainspect.cli.render import (
     JsonTexts,
     emit_json,
@@ -68,7 +68,7 @@ def vars_(
             write_json_array(_var_rows(infos, [classify(i.name, graph) for i in infos]))
             return
         rows: list[dict[str, Any]] = []
-        with progress_bars(enabled=stats and not json) as report:
+        with progress_bars(after=BAR_DELAY, enabled=stats and not json) as report:
             total = sum(i.nbytes for i in infos)
             done = 0
             for info in infos:
@@ -240,7 +240,7 @@ def verify(path: CkptArg, json: JsonOpt = False) -> None:
     JSON: {prefix, tensors, corrupt: [{name, file, offset, message}]}.
     """
     with _open(path) as ckpt:
-        with progress_bars(enabled=not json) as report:
+        with progress_bars(after=BAR_DELAY, enabled=not json) as report:
             findings = ckpt.verify(report)
         if json:
             emit_json({"prefix": ckpt.prefix, "tensors": len(ckpt), "corrupt": findings})

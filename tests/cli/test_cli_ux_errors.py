@@ -34,7 +34,8 @@ def _json_commands() -> list[str]:
     (["vars", CKPT, "--sort", "bogus"], "metainspect: vars: Invalid value for --sort: must be name or size (see --help)"),
     (["edit", META], "metainspect: edit: no edit given: name at least one, e.g. --clear-devices or "
                      "--rename OLD=NEW (see --help)"),
-    (["nodes", META, "--bogus"], "metainspect: nodes: No such option '--bogus'. Did you mean '--tags'? (see --help)"),
+    (["nodes", META, "--bogus"], "metainspect: nodes: No such option '--bogus'. (Did you mean one of: '--tags', "
+                                      "'--verbose'?) (see --help)"),
     (["nodes"], "metainspect: nodes: Missing argument 'PATH'. (see --help)"),
 ])
 def test_usage_errors_are_one_line_naming_the_command_and_flag(cli: Cli, args: list[str], line: str) -> None:
@@ -71,7 +72,7 @@ def test_every_command_has_json() -> None:
 def test_json_commands_print_an_error_object_on_unusable_input(cli: Cli, command: str, tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.meta")
     extra = {"show": ["w"], "convert": ["-o", str(tmp_path / "out.npz")], "export": ["-o", str(tmp_path / "sm")],
-             "rewrite": ["-o", str(tmp_path / "out")], "edit": ["--clear-devices", "-o", str(tmp_path / "e.meta")],
+             "rewrite": ["-o", str(tmp_path / "out")], "refs": ["-o", str(tmp_path / "refs.json")], "edit": ["--clear-devices", "-o", str(tmp_path / "e.meta")],
              "graph": ["--dot", str(tmp_path / "g.dot")], "diff": [str(SAMPLES / "mlp")]}.get(command, [])
     result = cli(command, missing, *extra, "--json")
     assert result.code == 2, result.stderr

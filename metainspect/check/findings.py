@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
     from metainspect.graph.model import Model
+    from metainspect.progress import Progress
 
 Severity = Literal["error", "warning", "info"]
 ERROR: Severity = "error"
@@ -57,7 +57,7 @@ class CheckContext:
     ``checkpoint`` is None when there is none to check against (``checkpoint_problem`` then says
     why, e.g. "no checkpoint beside model.meta"). ``inputs``/``outputs`` map signature keys to
     tensor names as given with ``--input``/``--output`` (empty when not given). ``verify`` checks
-    the checkpoint's data against its checksums, reporting ``progress(done, total)`` in tensors.
+    the checkpoint's data against its checksums, reporting ``progress("verifying", done, total)`` in tensors.
     """
 
     model: Model
@@ -66,4 +66,4 @@ class CheckContext:
     inputs: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     verify: bool = True
-    progress: Callable[[int, int], None] | None = None
+    progress: Progress | None = None

@@ -12,7 +12,7 @@ back to the object graph's ``full_name`` attributes, and so does this check.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
@@ -21,10 +21,12 @@ from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.checkpoint.roles import BOOKKEEPING, MODEL, OPTIMIZER, classify
 from metainspect.graph.ops import VARIABLE_OPS
 from metainspect.graph.saver import OBJECT_GRAPH, SAVER, RestoreItem, RestorePlan, restore_plan
+from metainspect.progress import silent
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint, CorruptTensor, TensorInfo
     from metainspect.graph.model import Model
+    from metainspect.progress import Progress
 
 #: dtypes `metainspect rewrite --cast` converts between
 _FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
@@ -61,14 +63,14 @@ def check_restore(ctx: CheckContext) -> list[Finding]:
 
 
 def corrupt_tensors(ckpt: Checkpoint, restored: set[str],
-                    progress: Callable[[int, int], None] | None = None) -> list[Finding]:
+                    progress: Progress | None = None) -> list[Finding]:
     """``restore.corrupt-tensor``: tensors whose stored bytes fail their checksum (or cannot be read).
 
     An error for a tensor the graph restores (TensorFlow's restore reads it and fails), a warning
     for one it does not; more than a few in one data file become one finding with the count.
     """
     by_file: dict[tuple[str, bool], list[CorruptTensor]] = {}
-    for tensor in ckpt.verify(progress):
+    for tensor in ckpt.verify(progress or silent):
         by_file.setdefault((tensor.file, tensor.name in restored), []).append(tensor)
     fix = (f"the checkpoint's data is damaged: use an intact copy (download or save it again); "
            f"`metainspect verify {ckpt.prefix}` lists every damaged tensor")

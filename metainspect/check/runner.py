@@ -149,8 +149,7 @@ def _run(loaded: Model, ckpt: Checkpoint | None, problem: str | None, inputs: Ma
     from metainspect.check.serving import check_serving
     from metainspect.check.signature import check_signature
 
-    report = None if progress is None else (lambda done, total: progress("verifying", done, total))
-    ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}), verify, report)
+    ctx = CheckContext(loaded, ckpt, problem, dict(inputs or {}), dict(outputs or {}), verify, progress)
     findings = check_saver(ctx) + check_restore(ctx) + check_references(ctx)
     signature_findings, proposal = check_signature(ctx)
     findings += signature_findings + check_serving(ctx) + check_security(ctx)

@@ -9,11 +9,10 @@ arrays (from a URL: only the byte ranges they occupy).
 
 from __future__ import annotations
 
-import difflib
 import glob
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
@@ -46,7 +45,9 @@ from metainspect.formats.filesystem import FileSystem, filesystem, is_url
 from metainspect.formats.filesystem import storage_options as using_storage_options
 from metainspect.formats.graph_file import read_graph_file
 from metainspect.formats.table import has_magic
+from metainspect.progress import Progress, silent
 from metainspect.proto.tensor_bundle_pb2 import BundleEntryProto
+from metainspect.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,8 +62,6 @@ __all__ = [
 
 CheckpointFormat = Literal["v1", "v2"]
 _GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
-#: tensors checked between two progress reports
-_PROGRESS_EVERY = 256
 
 
 class TensorLocation(NamedTuple):
@@ -107,7 +106,8 @@ class TensorInfo(NamedTuple):
     #: TensorFlow dtype name, e.g. ``float32``, ``bfloat16``, ``string``, ``variant``
     dtype: str
     shape: tuple[int, ...]
-    #: bytes stored for this tensor (sum over slices; strings and V1 records: stored size)
+    #: the tensor's bytes (elements x item size) in every format; for strings and variants,
+    #: whose size is what they hold, the bytes stored (see :attr:`stored_nbytes`)
     nbytes: int
     locations: tuple[TensorLocation, ...]
     #: True when the tensor is stored as slices (a partitioned variable)
@@ -117,6 +117,12 @@ class TensorInfo(NamedTuple):
     def size(self) -> int:
         """Number of elements."""
         return math.prod(self.shape)
+
+    @property
+    def stored_nbytes(self) -> int:
+        """The bytes the file holds for this tensor (sum over slices): V1 records add their
+        serialization to :attr:`nbytes`; in V2 the two differ only for strings (length varints)."""
+        return sum(loc.size for loc in self.locations)
 
 
 @dataclass(frozen=True)
@@ -291,8 +297,9 @@ class _V1Reader:
             offset, size = self.checkpoint.location(name, extents, table_index)
             spec = None if whole else slices.slice_spec(extents)
             locations.append(TensorLocation(self.checkpoint.files[table_index], offset, size, spec))
-        return TensorInfo(name, tensor.dtype.name, tensor.shape, sum(loc.size for loc in locations),
-                          tuple(locations), not whole)
+        stored = sum(loc.size for loc in locations)
+        nbytes = tensor.dtype.itemsize * math.prod(tensor.shape) if tensor.dtype.itemsize > 0 else stored
+        return TensorInfo(name, tensor.dtype.name, tensor.shape, nbytes, tuple(locations), not whole)
 
     def infos(self) -> list[TensorInfo]:
         return [self.info(name) for name in self.names()]
@@ -431,8 +438,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
 
     def _check(self, name: str) -> None:
         if name not in self._name_set:
-            close = difflib.get_close_matches(name, self._names, n=3) if isinstance(name, str) else []
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(name, self._names) if isinstance(name, str) else ""
             raise TensorNotFoundError(self.prefix, f"no tensor {name!r}{hint}", name)
 
     def info(self, name: str) -> TensorInfo:
@@ -470,16 +476,15 @@ class Checkpoint(Mapping[str, StoredTensor]):
         self._check(name)
         return self._reader.read(name, self._verify)
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> list[CorruptTensor]:
-        """Check every tensor's stored bytes against their checksums; return the findings, never raise for one.
+    def verify(self, progress: Progress = silent) -> list[CorruptTensor]:
+        """Read every tensor and check every checksum; return the findings, never raise for one.
 
-        ``progress(done, total)`` is called with tensor counts as the check goes.
+        ``progress("verifying", tensors done, tensors)`` reports each tensor read.
         """
         findings = []
         total = len(self._names)
-        for done, name in enumerate(self._names):
-            if progress is not None and done % _PROGRESS_EVERY == 0:
-                progress(done, total)
+        progress("verifying", 0, total)
+        for done, name in enumerate(self._names, 1):
             try:
                 self._reader.verify(name)
             except MetainspectError as exc:
@@ -487,8 +492,7 @@ class Checkpoint(Mapping[str, StoredTensor]):
                 if offset is None:
                     offset = _first_offset(self._reader, name)
                 findings.append(CorruptTensor(name, exc.path or self.prefix, offset, exc.message))
-        if progress is not None:
-            progress(total, total)
+            progress("verifying", done, total)
         return findings
 
     def object_graph_bytes(self) -> bytes | None:
@@ -648,11 +652,36 @@ def resolve(path: str, *, from_state: bool = False) -> _Target:
         found = shards if shards is not None else files.glob(files.join(files.escape(directory), name))
         if found:
             return _v1_target(path, found)
+    if files.listable:
+        found = files.glob(files.escape(path) + V1_SHARDS)
+        if found:  # TF1's sharded V1 saver: model.ckpt names model.ckpt-0000N-of-0000M
+            return _v1_target(path + V1_SHARDS, found)
     if _unlisted_directory(files, path):
         return _from_directory(files, path)
     if files.exists(path + ".meta"):
         raise _graph_error(path + ".meta", f"{path} has only a graph ({name}.meta), no checkpoint data")
-    raise NotFoundError(path, f"no checkpoint here: neither {name}.index nor {name} exists")
+    raise NotFoundError(path, f"no checkpoint here: neither {name}.index nor {name} exists"
+                              + did_you_mean(name, _prefixes_beside(files, directory)))
+
+
+#: the shard files of a sharded V1 checkpoint, after its prefix (TF1 ``Saver(sharded=True)``)
+V1_SHARDS = "-?????-of-?????"
+
+
+def _prefixes_beside(files: FileSystem, directory: str) -> list[str]:
+    """The checkpoint prefixes in ``directory`` (V2 ``.index`` files, V1 shard bases); none on a
+    store that cannot list."""
+    from metainspect.formats.v1 import SHARD
+
+    if not files.listable:
+        return []
+    try:
+        entries = files.listdir(directory or ".")
+    except (OSError, MetainspectError):
+        return []
+    prefixes = {e[: -len(".index")] for e in entries if e.endswith(".index")}
+    prefixes |= {m["base"] for e in entries if not DATA_SHARD.match(e) and (m := SHARD.match(e))}
+    return sorted(prefixes)
 
 
 def _unlisted_directory(files: FileSystem, path: str) -> bool:

@@ -27,44 +27,44 @@ class TensorStats:
 def tensor_stats(array: np.ndarray) -> TensorStats | None:
     """Statistics of a real numeric array (None for strings, variants and complex numbers).
 
-    Two passes over bounded chunks: the first finds the range and counts NaN/Inf, the second
-    sums values divided by the largest magnitude, so neither the sum nor the squares overflow
-    (float64 values near 1e308 give a finite mean and std, as they should).
+    Accumulated in float64 over values divided by the largest magnitude, so that no sum or
+    square overflows: a finite tensor always gets a finite mean and std, even near float64's
+    limits, and numpy never warns.
     """
     import numpy as np
 
     if array.dtype == object or np.issubdtype(array.dtype, np.complexfloating):
         return None
-    count = nan = inf = 0
-    low = high = None
-    for values, chunk in _finite_chunks(array):
-        nan += int(np.isnan(chunk).sum())
-        inf += int(np.isinf(chunk).sum())
-        if values.size:
-            count += values.size
-            chunk_min, chunk_max = float(values.min()), float(values.max())
-            low = chunk_min if low is None else min(low, chunk_min)
-            high = chunk_max if high is None else max(high, chunk_max)
-    if low is None or high is None:
-        return TensorStats(None, None, None, None, nan, inf)
-    scale = max(abs(low), abs(high)) or 1.0
-    total = total_sq = 0.0
-    for values, _ in _finite_chunks(array):
-        scaled = values / scale
-        total += float(scaled.sum())
-        total_sq += float(np.square(scaled).sum())
-    mean = total / count
-    variance = max(total_sq / count - mean * mean, 0.0)
-    return TensorStats(low, high, mean * scale, variance**0.5 * scale, nan, inf)
+    flat = array.reshape(-1)
+    with np.errstate(all="ignore"):
+        count = nan = inf = 0
+        low = high = None
+        for values, chunk_nan, chunk_inf in _finite_chunks(flat):
+            nan += chunk_nan
+            inf += chunk_inf
+            if values.size:
+                count += values.size
+                chunk_min, chunk_max = float(values.min()), float(values.max())
+                low = chunk_min if low is None else min(low, chunk_min)
+                high = chunk_max if high is None else max(high, chunk_max)
+        if low is None or high is None:
+            return TensorStats(None, None, None, None, nan, inf)
+        scale = max(abs(low), abs(high)) or 1.0
+        scaled_mean = sum(float((values / scale).sum()) for values, _, _ in _finite_chunks(flat)) / count
+        squares = sum(float(np.square(values / scale - scaled_mean).sum()) for values, _, _ in _finite_chunks(flat))
+    mean = min(max(scaled_mean * scale, low), high)  # rounding never puts the mean outside [min, max]
+    return TensorStats(low, high, mean, (squares / count) ** 0.5 * scale, nan, inf)
 
 
-def _finite_chunks(array: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(finite values, chunk)`` of every chunk of the flattened array, as float64."""
+def _finite_chunks(flat: np.ndarray) -> Iterator[tuple[np.ndarray, int, int]]:
+    """``(finite values as float64, NaN count, Inf count)`` for each chunk of ``flat``."""
     import numpy as np
 
-    flat = array.reshape(-1)
     for start in range(0, flat.size, CHUNK_ELEMENTS):
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN and Inf of narrow floats carry over as such
-            chunk = flat[start : start + CHUNK_ELEMENTS].astype(np.float64)
+        chunk = flat[start : start + CHUNK_ELEMENTS].astype(np.float64)
         finite = np.isfinite(chunk)
-        yield (chunk if finite.all() else chunk[finite]), chunk
+        if finite.all():
+            yield chunk, 0, 0
+        else:
+            nan = int(np.isnan(chunk).sum())
+            yield chunk[finite], nan, int(chunk.size - finite.sum()) - nan

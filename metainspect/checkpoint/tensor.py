@@ -39,7 +39,7 @@ class StoredTensor:
 
     @property
     def nbytes(self) -> int:
-        """Bytes stored for the tensor (sum over slices; strings and V1 records: stored size)."""
+        """The tensor's bytes (:attr:`TensorInfo.nbytes`; stored bytes: ``info.stored_nbytes``)."""
         return self.info.nbytes
 
     def numpy(self) -> np.ndarray:

@@ -11,7 +11,7 @@ evaluate every string annotation of every command at each start (measured: 12 ms
 
 from __future__ import annotations
 
-from metainspect.cli.app import app, main, run  # isort: skip  (before the commands that import it)
+from metainspect.cli.app import app, main, reflow_help, run  # isort: skip  (before the commands that import it)
 
 from metainspect.cli import (  # noqa: F401  (registers commands)
     check_command,
@@ -25,5 +25,7 @@ from metainspect.cli import (  # noqa: F401  (registers commands)
     refs_command,
     rewrite_command,
 )
+
+reflow_help()
 
 __all__ = ["app", "main", "run"]

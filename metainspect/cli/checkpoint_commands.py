@@ -9,6 +9,7 @@ import typer
 
 from metainspect.cli.app import app
 from metainspect.cli.options import EXIT_FINDINGS, CkptArg, JsonOpt, MatchOpt, NoVerifyOpt, matcher
+from metainspect.cli.progress import BAR_DELAY, progress_bars
 from metainspect.cli.render import (
     JsonTexts,
     emit_json,
@@ -47,8 +48,9 @@ def vars_(
     """List the tensors a checkpoint holds: name, dtype, shape, size, role.
 
     Roles: model (parameters), optimizer (slots and optimizer state), bookkeeping (global_step,
-    save_counter, the TF2 object graph). JSON: a list of {name, dtype, shape, nbytes, role,
-    partitioned} (+ stats {min, max, mean, std, nan, inf} with --stats).
+    save_counter, the TF2 object graph). JSON: a list of {name, dtype, shape, nbytes,
+    stored_nbytes, role, partitioned} (+ stats {min, max, mean, std, nan, inf} with
+    --stats). nbytes: the tensor's bytes; stored_nbytes: what the file holds for it.
     """
     from metainspect.checkpoint.roles import classify
 
@@ -66,13 +68,18 @@ def vars_(
             write_json_array(_var_rows(infos, [classify(i.name, graph) for i in infos]))
             return
         rows: list[dict[str, Any]] = []
-        for info in infos:
-            row: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": info.shape,
-                                   "nbytes": info.nbytes, "role": classify(info.name, graph),
-                                   "partitioned": info.partitioned}
-            if stats:
-                row["stats"] = _stats(ckpt, info)
-            rows.append(row)
+        with progress_bars(after=BAR_DELAY, enabled=stats and not json) as report:
+            total = sum(i.nbytes for i in infos)
+            done = 0
+            for info in infos:
+                row: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": info.shape,
+                                       "nbytes": info.nbytes, "stored_nbytes": info.stored_nbytes,
+                                       "role": classify(info.name, graph), "partitioned": info.partitioned}
+                if stats:
+                    row["stats"] = _stats(ckpt, info)
+                    done += info.nbytes
+                    report("statistics", done, total)
+                rows.append(row)
         if json:
             emit_json(rows)
             return
@@ -80,15 +87,17 @@ def vars_(
 
 
 def _var_rows(infos: "Iterable[TensorInfo]", roles: Iterable[str]) -> Iterator[str]:
-    """Each tensor as the JSON text ``emit_json`` writes for ``{name, dtype, shape, nbytes, role, partitioned}``.
+    """Each tensor as the JSON text ``emit_json`` writes for ``{name, dtype, shape, nbytes, stored_nbytes, role,
+    partitioned}``.
 
     The same bytes, faster on 10^4 tensors: no dict per tensor, and the few distinct dtypes,
     shapes and roles are encoded once.
     """
     texts = JsonTexts()
-    for (name, dtype, shape, nbytes, _, partitioned), role in zip(infos, roles):
+    for (name, dtype, shape, nbytes, locations, partitioned), role in zip(infos, roles):
+        stored = locations[0].size if len(locations) == 1 else sum(loc.size for loc in locations)
         yield (f'{{"name": {json_string(name)}, "dtype": {texts[dtype]}, "shape": {texts[shape]}, "nbytes": {nbytes}, '
-               f'"role": {texts[role]}, "partitioned": {"true" if partitioned else "false"}}}')
+               f'"stored_nbytes": {stored}, "role": {texts[role]}, "partitioned": {"true" if partitioned else "false"}}}')
 
 
 def _stats(ckpt: "Checkpoint", info: Any) -> dict[str, Any] | None:
@@ -135,33 +144,87 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+#: what `show` prints in full without --full (numpy's own summarisation threshold), and of each string
+SHOW_ELEMENTS = 1000
+SHOW_CHARS = 80
+#: values per line when --full streams a long last axis
+_STREAM_VALUES = 4096
+
+
 @app.command()
 def show(
     path: CkptArg,
     name: Annotated[str, typer.Argument(help="Tensor name as listed by `metainspect vars`.", show_default=False)],
-    full: Annotated[bool, typer.Option("--full", help="Print every element instead of a numpy-style summary.")] = False,
+    full: Annotated[bool, typer.Option(
+        "--full", help="Every element (streamed, one row per line) instead of a numpy-style summary.")] = False,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=0, metavar="N", help="Only the first N elements (flattened), as a list.")] = None,
     no_verify: NoVerifyOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Print one tensor's values, numpy-style.
+    """Print one tensor's values, numpy-style: summarised past 1000 elements, long strings cut.
 
-    JSON: {name, dtype, shape, values} (strings as UTF-8 where they decode, else hex).
+    JSON: {name, dtype, shape, values} (strings as UTF-8 where they decode, else hex); a tensor
+    of more than 1000 elements needs --full (all of them) or --limit N (the first N, flattened;
+    then "limit": N is added).
     """
     import numpy as np
 
     with _open(path, verify=not no_verify) as ckpt:
         info = ckpt.info(name)
-        value = ckpt.get(name)
+        if json and info.size > SHOW_ELEMENTS and not full and limit is None:
+            import click
+
+            raise click.UsageError(f"{name!r} has {info.size} elements; add --full for all of them "
+                                   f"or --limit N for the first N")
+        value = _first(ckpt, info, limit) if limit is not None else ckpt.get(name)
         if json:
-            emit_json({"name": info.name, "dtype": info.dtype, "shape": list(info.shape), "values": value})
+            document: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": list(info.shape),
+                                        "values": value}
+            if limit is not None:
+                document["limit"] = limit
+            emit_json(document)
             return
         emit_lines([f"{info.name}  {info.dtype}  {format_shape(list(info.shape))}  {format_bytes(info.nbytes)}"])
         if info.dtype == "variant":
             emit_lines(_describe_variant(v) for v in np.asarray(value).reshape(-1))
             return
-        threshold = sys.maxsize if full else 1000
-        with np.printoptions(threshold=threshold, linewidth=120):
-            emit_lines([repr(value) if value.dtype == object else np.array2string(value)])
+        if full and value.size > SHOW_ELEMENTS:
+            _stream(value)
+            return
+        cut = not full and value.dtype == object and any(len(v) > SHOW_CHARS for v in value.reshape(-1)[:SHOW_ELEMENTS])
+        with np.printoptions(threshold=SHOW_ELEMENTS, linewidth=120,
+                             formatter={"object": _short_string} if cut else None):
+            emit_lines([np.array2string(value)])
+        if cut:
+            emit_lines([f"(strings cut at {SHOW_CHARS} characters; --full prints them whole)"])
+
+
+def _first(ckpt: "Checkpoint", info: "TensorInfo", count: int) -> Any:
+    """The first ``count`` elements, flattened, reading only the rows that hold them when it can."""
+    import math
+
+    if not info.shape:
+        return ckpt.get(info.name).reshape(-1)[:count]
+    row = math.prod(info.shape[1:])
+    rows = -(-count // row) if row else 0
+    return ckpt[info.name][:rows].reshape(-1)[:count]
+
+
+def _short_string(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 1] + "…"
+
+
+def _stream(value: Any) -> None:
+    """Every element, one row of the last axis per line (long rows over several), as they are
+    formatted: the text never sits in memory whole."""
+    rows = value.reshape(-1, value.shape[-1]) if value.ndim else value.reshape(1, 1)
+    out = sys.stdout
+    for row in rows:
+        for start in range(0, max(len(row), 1), _STREAM_VALUES):
+            items = row[start : start + _STREAM_VALUES].tolist()
+            out.write(" ".join(map(repr if value.dtype == object else str, items)) + "\n")
 
 
 def _describe_variant(value: Any) -> str:
@@ -177,7 +240,8 @@ def verify(path: CkptArg, json: JsonOpt = False) -> None:
     JSON: {prefix, tensors, corrupt: [{name, file, offset, message}]}.
     """
     with _open(path) as ckpt:
-        findings = ckpt.verify()
+        with progress_bars(after=BAR_DELAY, enabled=not json) as report:
+            findings = ckpt.verify(report)
         if json:
             emit_json({"prefix": ckpt.prefix, "tensors": len(ckpt), "corrupt": findings})
         elif findings:

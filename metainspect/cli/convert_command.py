@@ -116,7 +116,7 @@ def convert(
     if plan:
         result = plan_conversion(source, output, options)
     else:
-        with progress_bars() as progress:
+        with progress_bars(enabled=not json) as progress:
             result = run_conversion(source, output, options, progress=progress)
     for note in result.notes:
         print(f"metainspect: note: {note}", file=sys.stderr)

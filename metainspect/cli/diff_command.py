@@ -8,15 +8,13 @@ import typer
 
 from metainspect.cli.app import app
 from metainspect.cli.options import EXIT_FINDINGS, JsonOpt, NoVerifyOpt, TagsOpt, matcher, parse_tags
-from metainspect.cli.progress import progress_bars
+from metainspect.cli.progress import BAR_DELAY, progress_bars
 from metainspect.cli.render import emit_json, emit_lines, emit_table, format_bytes, format_shape
 
 if TYPE_CHECKING:
     from metainspect.diff import CheckpointDiff, GraphDiff, TensorChange
     from metainspect.diff.results import FieldChange
 
-#: a progress bar appears once a checkpoint diff has run this long (seconds) on a terminal
-_BAR_AFTER = 1.0
 InputArg = Annotated[str, typer.Argument(
     help="A checkpoint (prefix, .index, V1 file, directory) or a graph (.meta, .pb, .pbtxt, SavedModel dir).",
     show_default=False)]
@@ -88,7 +86,7 @@ def diff(
     renames = tuple(rename or ())
     result: CheckpointDiff | GraphDiff
     if pair_kind(a, b, kind) == CHECKPOINT:
-        with progress_bars(after=_BAR_AFTER, enabled=not json) as progress:
+        with progress_bars(after=BAR_DELAY, enabled=not json) as progress:
             result = diff_checkpoints(a, b, match=match, renames=renames, values=not no_values, atol=atol,
                                       rtol=rtol, verify=not no_verify, progress=progress)
     else:

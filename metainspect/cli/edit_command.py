@@ -139,8 +139,9 @@ def _spec(add_signature: str | None, inputs: list[str] | None, outputs: list[str
     if prune_to is not None and not spec.prune_to:
         raise typer.BadParameter("name at least one output, e.g. --prune-to probs", param_hint="--prune-to")
     if spec.is_empty():
-        raise typer.BadParameter("no edit given; see `metainspect edit --help` for the operations",
-                                 param_hint="operations")
+        import click
+
+        raise click.UsageError("no edit given: name at least one, e.g. --clear-devices or --rename OLD=NEW")
     return spec
 
 

@@ -1,11 +1,12 @@
 """The export command: a graph + checkpoint to a SavedModel for TF Serving, or a frozen graph."""
 
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from metainspect.cli.app import app
+from metainspect.cli.app import app, fail
 from metainspect.cli.options import (
     EXIT_FINDINGS,
     EXIT_UNUSABLE,
@@ -109,15 +110,13 @@ def export_command(
         model_tags=tuple(model_tag_list) if model_tag_list else None, clear_devices=clear_devices, force=force,
     )
     try:
-        with progress_bars() as progress:
+        with progress_bars(enabled=not json) as progress:
             result = export(model, out=out, frozen=frozen, options=options, engine=engine, progress=progress)
     except CheckFailed as exc:
-        print(f"metainspect: {error_line(exc)}", file=sys.stderr)
-        raise typer.Exit(EXIT_FINDINGS) from None
+        fail(error_line(exc), EXIT_FINDINGS, path=exc.path, kind="findings")
     except AmbiguousSignature as exc:
         _print_candidates(exc)
-        print(f"metainspect: {error_line(exc)}", file=sys.stderr)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+        fail(error_line(exc), EXIT_UNUSABLE, path=exc.path, kind="unusable")
     if json:
         emit_json(result.to_json())
     else:
@@ -137,7 +136,7 @@ def _export_tf2(checkpoint: str, out: str | None, frozen: str | None, other_chec
     if out is None:
         raise MetainspectError(None, "give --out DIR for the SavedModel")
     parsed = [parse_input_spec(s) for s in specs]
-    with progress_bars() as progress:
+    with progress_bars(enabled=not json) as progress:
         summary = export_from_factory(checkpoint, out, factory, parsed, signature_name=signature_name, tags=tags,
                                       progress=progress)
     if json:
@@ -160,7 +159,7 @@ def result_lines(result: "ExportResult") -> list[str]:
     lines = [f"exported {result.model} with the {result.engine} engine",
              f"  checkpoint  {result.checkpoint or '(none: the graph has no variables)'}"]
     if result.saved_model:
-        lines.append(f"  SavedModel  {result.saved_model}  tags {','.join(result.tags)}")
+        lines.append(f"  SavedModel  {_shown(result.saved_model)}  tags {','.join(result.tags)}")
     if result.frozen:
         counts = f"{result.frozen_nodes} nodes"
         if result.constants is not None:
@@ -177,8 +176,16 @@ def result_lines(result: "ExportResult") -> list[str]:
     lines.append(f"  check       {result.verdict}")
     lines += [f"    warning   {warning}" for warning in result.warnings]
     if result.saved_model:
-        lines.append(f"  serve with  {DOCKER_HINT.format(path=result.saved_model)}")
+        shown = _shown(result.saved_model)
+        mount = shown if os.path.isabs(shown) else f'"$PWD/{shown}"'  # docker -v needs an absolute path
+        lines.append(f"  serve with  {DOCKER_HINT.format(path=mount)}")
     return lines
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it (as the user typed it)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _print_candidates(exc: Any) -> None:

@@ -17,7 +17,8 @@ from metainspect.cli.render import (
     json_string,
     write_json_array,
 )
-from metainspect.errors import TensorNotFoundError
+from metainspect.errors import MetainspectError, TensorNotFoundError
+from metainspect.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model, Node
@@ -53,6 +54,10 @@ def nodes(
             raise TensorNotFoundError(model.path, f"no function {function!r} in the graph's library", function)
         node_list = found[0].nodes
     ops = set(op.split(",")) if op else None
+    if ops is not None:
+        present = {n.op for n in node_list}
+        for missing in sorted(ops - present):
+            raise MetainspectError(model.path, f"no node has op type {missing!r}{did_you_mean(missing, present)}")
     selected = node_list
     if ops is not None or match is not None:
         keep = matcher(match)
@@ -163,7 +168,11 @@ def _describe_item(item: Any) -> str:
         from google.protobuf import text_format
 
         return f"{item.DESCRIPTOR.name} {{ " + text_format.MessageToString(item, as_one_line=True) + " }"
-    return repr(item) if isinstance(item, bytes) else str(item)
+    if isinstance(item, bytes):
+        return repr(item)
+    text = str(item)
+    # NUL, ESC and other control characters are shown escaped, never sent to the terminal
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @app.command()

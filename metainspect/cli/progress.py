@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from metainspect.progress import Progress
 
 
+#: seconds an operation runs before its bar appears: quicker ones draw none
+BAR_DELAY = 1.0
+
+
 @contextmanager
 def progress_bars(*, after: float = 0.0, enabled: bool = True) -> Iterator[Progress]:
     """A progress callback drawing one bar per step on stderr when it is a terminal, silent otherwise.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring as json_string
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["JsonTexts", "emit_json", "emit_lines", "emit_table", "format_bytes", "format_shape", "is_terminal",
            "json_string", "to_jsonable", "write_json_array"]
@@ -89,27 +89,90 @@ def write_json_array(rows: Iterable[str]) -> None:
 
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
                right: Sequence[str] = ()) -> None:
-    """A table: rich on a terminal, space-aligned plain columns (header first) when piped."""
+    """A table: rich on a terminal, space-aligned plain columns (header first) when piped.
+
+    Names (the "name" or "tensor" column, else the first) are never split across lines: other
+    columns fold first. A table taller than the terminal goes to the pager instead, as plain
+    columns (as git does: ``$PAGER``, else ``less`` with ``LESS=FRX`` unless ``LESS`` is set).
+    """
     text_rows = [[_cell(c) for c in row] for row in rows]
     if is_terminal():
-        from rich.console import Console
-        from rich.table import Table
+        import shutil
 
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for name in columns:
-            table.add_column(name, justify="right" if name in right else "left", overflow="fold")
-        for row in text_rows:
-            table.add_row(*row)
-        Console().print(table)
+        if len(text_rows) + 6 > shutil.get_terminal_size().lines and _page(_plain(columns, text_rows, right), title):
+            return
+        _rich_table(columns, text_rows, title, right)
         return
-    widths = [len(c) for c in columns]
+    sys.stdout.writelines(_plain(columns, text_rows, right))
+
+
+#: the columns tables hold names in
+_NAME_COLUMNS = ("name", "tensor")
+
+
+def _rich_table(columns: Sequence[str], text_rows: list[list[str]], title: str | None, right: Sequence[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=title, title_justify="left", header_style="bold")
+    # the name column ("name" or "tensor", else the first) keeps its names whole while the
+    # others (at least 8 wide each) fold
+    names = next((i for i, c in enumerate(columns) if c in _NAME_COLUMNS), 0)
+    longest = max((len(row[names]) for row in text_rows), default=0)
+    name_width = max(len(columns[names]), min(longest, console.width - 4 - 11 * (len(columns) - 1)))
+    for i, name in enumerate(columns):
+        justify: Literal["left", "right"] = "right" if name in right else "left"
+        if i == names:
+            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", min_width=name_width)
+        else:
+            table.add_column(name, justify=justify, overflow="fold", min_width=min(8, len(name)))
     for row in text_rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    out = sys.stdout
+        table.add_row(*row)
+    console.print(table)
+
+
+def _plain(columns: Sequence[str], text_rows: list[list[str]], right: Sequence[str]) -> Iterator[str]:
+    """Plain aligned lines. A column is as wide as its cells, outliers apart: a cell more than
+    twice the width of nine cells in ten (and over 40 characters) sticks out on its row only."""
+    widths = []
+    for i, column in enumerate(columns):
+        lengths = sorted(len(row[i]) for row in text_rows)
+        if not lengths:
+            widths.append(len(column))
+            continue
+        limit = max(2 * lengths[(len(lengths) - 1) * 9 // 10], 40)
+        widths.append(max(len(column), max((n for n in lengths if n <= limit), default=0)))
     for row in [list(columns), *text_rows]:
         cells = [cell.rjust(w) if name in right else cell.ljust(w) for cell, w, name in zip(row, widths, columns)]
-        out.write("  ".join(cells).rstrip() + "\n")
+        yield "  ".join(cells).rstrip() + "\n"
+
+
+def _page(lines: Iterable[str], title: str | None) -> bool:
+    """Show ``lines`` through the user's pager; False when there is none to run (then print)."""
+    import os
+    import shlex
+    import shutil
+    import subprocess
+
+    command = os.environ.get("PAGER", "less")
+    if not command.strip() or command.strip() == "cat":
+        return False
+    if shutil.which(shlex.split(command)[0]) is None:
+        return False
+    env = {**os.environ, "LESS": os.environ.get("LESS", "FRX")}
+    sys.stdout.flush()
+    with subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, env=env) as pager:
+        assert pager.stdin is not None
+        try:
+            if title:
+                pager.stdin.write((title + "\n").encode("utf-8"))
+            for line in lines:
+                pager.stdin.write(line.encode("utf-8"))
+            pager.stdin.close()
+        except BrokenPipeError:  # the user quit the pager early
+            pass
+    return True
 
 
 def emit_lines(lines: Iterable[str]) -> None:

@@ -103,7 +103,7 @@ def rewrite(
     if plan:
         result = plan_rewrite(path, options, out_prefix=output, in_place=in_place)
     else:
-        with progress_bars() as progress:
+        with progress_bars(enabled=not json) as progress:
             result = rewrite_checkpoint(path, output, options, in_place=in_place, progress=progress)
     for note in result.notes:
         print(f"metainspect: note: {note}", file=sys.stderr)

@@ -170,7 +170,17 @@ def _write_saved_model(plan: ExportPlan, out: str, engine: str, progress: Progre
             pure_engine.write_saved_model(tmp, plan.meta_graph, None, plan.assets, progress)
             return
         with open_checkpoint(plan.checkpoint) as checkpoint:
-            pure_engine.write_saved_model(tmp, plan.meta_graph, checkpoint, plan.assets, progress)
+            pure_engine.write_saved_model(tmp, plan.meta_graph, checkpoint, plan.assets, progress,
+                                          keys=_restored_keys(plan))
+
+
+def _restored_keys(plan: ExportPlan) -> list[str] | None:
+    """The checkpoint keys the exported graph's saver restores (None when it names none)."""
+    from metainspect.graph.model import Model
+    from metainspect.graph.saver import checkpoint_keys
+
+    exported = Model(plan.model.path, "meta_graph", "binary", plan.meta_graph, [list(plan.meta_graph.meta_info_def.tags)])
+    return checkpoint_keys(exported) or None
 
 
 def _require_restorable(plan: ExportPlan) -> None:
@@ -234,9 +244,27 @@ def _result(plan: ExportPlan, engine: str, options: ExportOptions) -> ExportResu
         outputs={k: _spec_json(plan.model, v) for k, v in sorted(plan.outputs.items())},
         signature_source=plan.signature_source, tags=list(options.tags), checkpoint=plan.checkpoint,
         verdict=plan.report.verdict + (" (before --clear-devices)" if resolved else ""),
-        warnings=[f"{f.id}: {f.message}" for f in plan.report.findings if f.severity == WARNING and f not in resolved],
+        warnings=_folded([f for f in plan.report.findings if f.severity == WARNING and f not in resolved]),
         notes=notes,
     )
+
+
+#: more warnings of one kind than this are folded into one line with a count
+FOLD_WARNINGS = 3
+
+
+def _folded(findings: list[Any]) -> list[str]:
+    """One line per warning; a kind repeated (one per tensor, say) is one line with a count."""
+    by_id: dict[str, list[Any]] = {}
+    for finding in findings:
+        by_id.setdefault(finding.id, []).append(finding)
+    lines = []
+    for finding_id, group in by_id.items():
+        if len(group) > FOLD_WARNINGS:
+            lines.append(f"{finding_id}: {group[0].message} (and {len(group) - 1} more like it)")
+        else:
+            lines += [f"{finding_id}: {f.message}" for f in group]
+    return lines
 
 
 def _spec_json(model: Any, tensor: str) -> dict[str, Any]:

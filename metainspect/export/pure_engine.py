@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from metainspect.errors import MetainspectError
@@ -46,15 +47,19 @@ def saved_model_proto(meta_graph: MetaGraphDef, assets: list[Asset]) -> SavedMod
 
 
 def write_saved_model(directory: str, meta_graph: MetaGraphDef, checkpoint: Checkpoint | None,
-                      assets: list[Asset], progress: Progress = silent) -> None:
-    """Fill the (new, empty) ``directory`` with a loadable SavedModel."""
+                      assets: list[Asset], progress: Progress = silent, keys: Collection[str] | None = None) -> None:
+    """Fill the (new, empty) ``directory`` with a loadable SavedModel.
+
+    ``keys``: the checkpoint keys the graph's saver restores; other tensors are left out of
+    ``variables/`` (None: copy them all).
+    """
     data = saved_model_proto(meta_graph, assets).SerializeToString()
     if len(data) > PROTOBUF_LIMIT:
         raise MetainspectError(directory, "the graph is 2 GiB or more; a SavedModel cannot hold it")
     variables = os.path.join(directory, VARIABLES_DIR)
     os.makedirs(variables)
     if checkpoint is not None:
-        write_variables(checkpoint, os.path.join(variables, VARIABLES_PREFIX), progress)
+        write_variables(checkpoint, os.path.join(variables, VARIABLES_PREFIX), progress, keys)
     if assets:
         target = os.path.join(directory, ASSETS_DIR)
         os.makedirs(target)
@@ -64,17 +69,27 @@ def write_saved_model(directory: str, meta_graph: MetaGraphDef, checkpoint: Chec
         handle.write(data)
 
 
-def write_variables(checkpoint: Checkpoint, prefix: str, progress: Progress = silent) -> None:
-    """Write ``checkpoint`` as the V2 bundle ``prefix``: copied when it is one, else rewritten."""
-    if checkpoint.format == "v2":
+def write_variables(checkpoint: Checkpoint, prefix: str, progress: Progress = silent,
+                    keys: Collection[str] | None = None) -> None:
+    """Write ``checkpoint`` (only its tensors named in ``keys``, when given) as the V2 bundle
+    ``prefix``: copied when it is one and nothing is left out, else rewritten."""
+    import re
+
+    wanted = set(keys) if keys is not None else None
+    unused = [] if wanted is None else [name for name in checkpoint if name not in wanted]
+    if checkpoint.format == "v2" and not unused:
         _copy_bundle(checkpoint, prefix, progress)
         return
-    from metainspect.rewrite import rewrite_checkpoint
+    from metainspect.rewrite import RewriteOptions, rewrite_checkpoint
+
+    label = "copying restored variables" if unused else "converting variables to a V2 bundle"
 
     def report(step: str, done: int, total: int) -> None:
-        progress("converting variables to a V2 bundle", done, total)
+        progress(label, done, total)
 
-    rewrite_checkpoint(checkpoint.prefix, prefix, progress=report)
+    kept = [name for name in checkpoint if wanted is None or name in wanted]
+    keep = ("^(?:" + "|".join(map(re.escape, kept)) + ")$",) if unused else ()
+    rewrite_checkpoint(checkpoint.prefix, prefix, RewriteOptions(keep=keep), progress=report)
 
 
 def _copy_bundle(checkpoint: Checkpoint, prefix: str, progress: Progress) -> None:

@@ -67,6 +67,9 @@ def _graph_in_directory(files: FileSystem, path: str) -> str:
     if metas:
         names = ", ".join(files.basename(m) for m in metas)
         raise WrongKindError(path, f"holds several graphs ({names}); name one")
+    if prefix:
+        raise NotFoundError(path, f"its checkpoint state file names {files.basename(prefix)}, but "
+                                  f"{files.basename(prefix)}.meta (the graph) is not here")
     raise NotFoundError(path, "directory holds no saved_model.pb, .meta graph or checkpoint state file")
 
 

@@ -107,4 +107,4 @@ def test_a_key_error_bug_is_not_swallowed(monkeypatch: pytest.MonkeyPatch, cli: 
 
 def test_debug_shows_the_traceback_of_a_user_error(cli: Cli) -> None:
     result = cli("--debug", "show", str(SAMPLES / "mlp"), "nope")
-    assert result.code == 1 and "Traceback" in result.stderr and "TensorNotFoundError" in result.stderr
+    assert result.code == 2 and "Traceback" in result.stderr and "TensorNotFoundError" in result.stderr

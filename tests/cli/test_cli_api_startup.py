@@ -114,6 +114,6 @@ def test_vars_json_rows_are_what_json_dumps_writes(sample: str, cli: Cli) -> Non
     with open_checkpoint(SAMPLES / sample) as ckpt:
         graph = ckpt.object_graph()
         infos = sorted(ckpt.infos(), key=lambda i: -i.nbytes)
-        rows = [{"name": i.name, "dtype": i.dtype, "shape": i.shape, "nbytes": i.nbytes,
+        rows = [{"name": i.name, "dtype": i.dtype, "shape": i.shape, "nbytes": i.nbytes, "stored_nbytes": i.stored_nbytes,
                  "role": classify(i.name, graph), "partitioned": i.partitioned} for i in infos]
     assert text == json.dumps(rows, ensure_ascii=False) + "\n"

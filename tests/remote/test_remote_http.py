@@ -90,10 +90,10 @@ def test_one_tensor_costs_its_byte_range_not_the_data_file(cli: Cli, big_checkpo
     index = big_checkpoints / "one" / "model.ckpt.index"
     assert 1_300_000 <= data.stat().st_size <= 1_400_000
     with HttpFiles(big_checkpoints) as server:
-        result = cli("show", f"{server.url}/one/model.ckpt", "target", "--json")
+        result = cli("show", f"{server.url}/one/model.ckpt", "target", "--json", "--full")
         served = server.served
     assert result.code == 0, result.stderr
-    assert result.json() == cli("show", str(big_checkpoints / "one" / "model.ckpt"), "target", "--json").json()
+    assert result.json() == cli("show", str(big_checkpoints / "one" / "model.ckpt"), "target", "--json", "--full").json()
     assert served.bytes <= index.stat().st_size + 32 * 1024 + 256 * 1024
     data_bytes = served.by_path["/one/model.ckpt.data-00000-of-00001"][1]
     assert 32 * 1024 <= data_bytes <= 32 * 1024 + 64 * 1024  # the tensor and at most the read-ahead

@@ -6,6 +6,11 @@ have ("Connecting to invalid output 5 of source node x which has 1 outputs"); it
 first. An output count comes from :func:`metainspect.graph.outputs.outputs_of` (the op's OpDef
 and attrs); ops whose outputs cannot be told are not checked for it. One finding per node, in
 graph order; the first says how many there are in all.
+
+Function bodies name their inputs differently (:func:`metainspect.graph.names.function_input`):
+``node:out:0`` must name a node of the body, a plain ``x`` an argument of the function. TensorFlow
+refuses such a body when it instantiates the function, so the finding is an error when something
+served or loaded calls the function and a warning otherwise (one finding per function).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 from itertools import chain
 from typing import TYPE_CHECKING
 
-from metainspect.check.findings import ERROR, CheckContext, Finding
-from metainspect.graph.names import op_name, output_index
+from metainspect.check.findings import ERROR, WARNING, CheckContext, Finding
+from metainspect.graph.names import function_input, op_name, output_index
 from metainspect.graph.outputs import output_count
+from metainspect.graph.phases import OFF_PATH, describe, phases
+from metainspect.graph.walk import index_of
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Node
@@ -39,8 +46,9 @@ def check_references(ctx: CheckContext) -> list[Finding]:
             if count is not None and index >= count:
                 beyond[ref] = (nodes[source].op, count)
     missing_controls = set(chain.from_iterable([node.control_inputs for node in graph])).difference(nodes)
+    findings = _check_functions(ctx)
     if not missing and not beyond and not missing_controls:
-        return []
+        return findings
     broken = []
     for node in graph:
         absent = [ref for ref in node.inputs if ref in missing] + \
@@ -48,7 +56,48 @@ def check_references(ctx: CheckContext) -> list[Finding]:
         invalid = [(ref, *beyond[ref]) for ref in node.inputs if ref in beyond]
         if absent or invalid:
             broken.append((node, absent, invalid))
-    return [_finding(node, absent, invalid, i, len(broken)) for i, (node, absent, invalid) in enumerate(broken)]
+    return [_finding(node, absent, invalid, i, len(broken)) for i, (node, absent, invalid) in enumerate(broken)] + \
+        findings
+
+
+def _resolves(ref: str, args: set[str], body: set[str]) -> bool:
+    """Whether a function-body input (or result) names something the body has."""
+    named = function_input(ref)
+    if named.control:
+        return named.node in body or named.node in args
+    return named.node in (body if named.output else args)
+
+
+def _check_functions(ctx: CheckContext) -> list[Finding]:
+    """``graph.missing-input`` in function bodies: one finding per function naming what is not there."""
+    broken: list[tuple[str, list[str]]] = []
+    for fn in ctx.model.graph_def.library.function:
+        args = {arg.name for arg in fn.signature.input_arg}
+        body = {node.name for node in fn.node_def}
+        problems = [f"node {node.name!r} ({node.op}) input {ref!r}" for node in fn.node_def for ref in node.input
+                    if not _resolves(ref, args, body)]
+        problems += [f"result {key!r} = {ref!r}" for key, ref in sorted(fn.ret.items()) if not _resolves(ref, args, body)]
+        problems += [f"control result {key!r} = {ref!r}" for key, ref in sorted(fn.control_ret.items())
+                     if ref not in body]
+        if problems:
+            broken.append((fn.signature.name, problems))
+    if not broken:
+        return []
+    when = phases(index_of(ctx.model), ctx.inputs, ctx.outputs)
+    findings = []
+    for name, problems in broken:
+        phase, hook = when.of_function(name)
+        running = phase != OFF_PATH
+        shown = "; ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else "")
+        consequence = (f"{describe(phase, hook)}, and TensorFlow cannot instantiate the function" if running else
+                       "TensorFlow cannot instantiate the function (nothing served or loaded calls it)")
+        findings.append(Finding(
+            "graph.missing-input", ERROR if running else WARNING,
+            f"function {name!r}: {shown} names nothing in its body or arguments: {consequence}",
+            name, "the graph file is incomplete or was edited by hand: export it again from the model that built it",
+            {"function": name, "problems": problems, "count": len(problems), "when": phase},
+        ))
+    return findings
 
 
 def _finding(node: Node, missing: list[str], beyond: list[tuple[str, str, int]], position: int,

@@ -11,7 +11,8 @@ they touch is :mod:`metainspect.graph.ops`; where the value comes from (a consta
 run time) is :mod:`metainspect.graph.values`.
 
 Nodes are searched everywhere :meth:`~metainspect.graph.walk.GraphIndex.scan` looks: the graph,
-every library function, GraphDefs serialized in string constants and custom ops' attrs.
+every library function, GraphDefs serialized in any string attr of any node (constants, custom ops'
+attrs, ``_``-prefixed attrs).
 Severity follows when the node runs (:mod:`metainspect.graph.phases`): on a served path or at
 load time, an error for Python, native code and the network and a warning for files; off path,
 information (many alike are one finding).
@@ -122,7 +123,7 @@ def _candidate(node: Node, known: frozenset[str] | set[str]) -> str | None:
         return "io"
     if op in PYTHON_OPS:
         return "python"
-    if op in CODE_LOADING_OPS or (op not in known and not op.startswith("_")):
+    if op in CODE_LOADING_OPS or op not in known:
         return "native"
     return None
 

@@ -172,11 +172,8 @@ def show(
 
     with _open(path, verify=not no_verify) as ckpt:
         info = ckpt.info(name)
-        if json and info.size > SHOW_ELEMENTS and not full and limit is None:
-            import click
-
-            raise click.UsageError(f"{name!r} has {info.size} elements; add --full for all of them "
-                                   f"or --limit N for the first N")
+        if json and limit is None:
+            _check_json_size(info, full)
         value = _first(ckpt, info, limit) if limit is not None else ckpt.get(name)
         if json:
             document: dict[str, Any] = {"name": info.name, "dtype": info.dtype, "shape": list(info.shape),
@@ -198,6 +195,21 @@ def show(
             emit_lines([np.array2string(value)])
         if cut:
             emit_lines([f"(strings cut at {SHOW_CHARS} characters; --full prints them whole)"])
+
+
+def _check_json_size(info: "TensorInfo", full: bool) -> None:
+    """Refuse JSON too big to build unasked (or at all: nested empty lists the file does not hold)."""
+    import click
+
+    from metainspect.formats.tensor_proto import nested_lists
+
+    lists = nested_lists(info.shape)
+    if info.size == 0 and lists > SHOW_ELEMENTS:
+        raise click.UsageError(f"{info.name!r} has no elements, but its shape {list(info.shape)} nests them in "
+                               f"{lists} lists; --limit 0 prints its values as []")
+    if info.size > SHOW_ELEMENTS and not full:
+        raise click.UsageError(f"{info.name!r} has {info.size} elements; add --full for all of them "
+                               f"or --limit N for the first N")
 
 
 def _first(ckpt: "Checkpoint", info: "TensorInfo", count: int) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from metainspect.formats import dtypes
-from metainspect.formats.tensor_proto import element_count, shape_of, to_numpy
+from metainspect.formats.tensor_proto import element_count, nested_lists, shape_of, to_numpy
 
 if TYPE_CHECKING:
     from tensorboard.compat.proto.attr_value_pb2 import AttrValue
@@ -115,7 +115,7 @@ def tensor_digest(proto: TensorProto) -> tuple[str, tuple[int, ...], str, Any]:
             digest.update(raw)
     else:
         digest.update(array.tobytes())  # this machine's byte order: digests compare within one run
-    if count <= _SHOWN_ELEMENTS and dtype_name != "variant":
+    if count <= _SHOWN_ELEMENTS and nested_lists(shape) <= _SHOWN_ELEMENTS and dtype_name != "variant":
         values = array.tolist()
     return dtype_name, shape, digest.hexdigest(), values
 

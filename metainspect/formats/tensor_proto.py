@@ -62,6 +62,18 @@ def element_count(shape: tuple[int, ...]) -> int:
     return count
 
 
+def nested_lists(shape: tuple[int, ...] | list[int]) -> int:
+    """How many lists ``ndarray.tolist()`` builds for ``shape``: for a shape with a 0 in it, far
+    more than its 0 elements can be ([2**40, 0] is 2**40 empty lists in one)."""
+    lists, outer = 0, 1
+    for dim in shape:
+        if outer == 0:
+            break
+        lists += outer
+        outer *= dim
+    return lists
+
+
 def to_numpy(proto: TensorProto, dtype: dtypes.DType | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Decode ``proto``; ``dtype``/``shape`` override the proto's own (V1 slices omit them).
 

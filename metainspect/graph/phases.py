@@ -65,6 +65,14 @@ class Phases:
                     return phase, hook
         return OFF_PATH, None
 
+    def of_function(self, name: str) -> tuple[Phase, Hook | None]:
+        """When the library function ``name`` runs (see :meth:`of`)."""
+        for phase in (LOAD_TIME, SERVING, OFF_PATH):
+            for hook in self.hooks:
+                if hook.phase == phase and name in hook.region.functions:
+                    return phase, hook
+        return OFF_PATH, None
+
 
 def phases(index: GraphIndex, inputs: Mapping[str, str] | None = None,
            outputs: Mapping[str, str] | None = None) -> Phases:

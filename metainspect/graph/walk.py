@@ -21,14 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from metainspect.graph.model import Function, Node
 from metainspect.graph.names import op_name, tensor_name
-from metainspect.graph.ops import (
-    CONST_OPS,
-    IDENTITY_OPS,
-    PLACEHOLDER_OPS,
-    VARIABLE_OPS,
-    VARIABLE_READ_OPS,
-    stock_registry,
-)
+from metainspect.graph.ops import IDENTITY_OPS, PLACEHOLDER_OPS, VARIABLE_OPS, VARIABLE_READ_OPS
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model
@@ -206,8 +199,7 @@ class GraphIndex:
     def inner_sites(self) -> list[Site]:
         """The nodes of library functions and of GraphDefs nested in attributes (anywhere)."""
         if self._inner is None:
-            stock = stock_registry().ops
-            top = [Site(node, GRAPH) for node in self.model.nodes() if _may_hold_graph(node, stock)]
+            top = [Site(node, GRAPH) for node in self.model.nodes() if _may_hold_graph(node)]
             self._inner = _function_sites(self.functions.values(), GRAPH, None)
             self._inner += _nested_sites(top + self._inner, 1)
         return self._inner
@@ -444,9 +436,8 @@ def _function_sites(functions: Iterable[Function], where: str, host: Site | None
 def _nested_sites(hosts: list[Site], depth: int) -> list[Site]:
     """Sites of the GraphDefs serialized in the hosts' attrs, and of GraphDefs nested in those."""
     found: list[Site] = []
-    stock = stock_registry().ops
     for host in hosts:
-        if not _may_hold_graph(host.node, stock):
+        if not _may_hold_graph(host.node):
             continue
         for (attr, element, encoding), graph_def in nested_graph_defs(host.node):
             nesting = Nesting(attr, element, encoding, depth)
@@ -465,27 +456,31 @@ def _nested_sites(hosts: list[Site], depth: int) -> list[Site]:
     return found
 
 
-def _may_hold_graph(node: Node, stock: frozenset[str]) -> bool:
-    """String constants, and ops stock TensorFlow does not register (no stock op has a GraphDef attr)."""
-    if node.op in CONST_OPS:
-        attrs = node.proto.attr
-        return "dtype" in attrs and attrs["dtype"].type == _DT_STRING
-    return node.op not in stock
+def _may_hold_graph(node: Node) -> bool:
+    """Whether any attr of the node holds a string long enough to be a GraphDef (a cheap first look)."""
+    for value in node.proto.attr.values():
+        kind = value.WhichOneof("value")
+        if kind == "s":
+            if len(value.s) >= _MIN_GRAPH:
+                return True
+        elif kind == "list":
+            if value.list.s:
+                return True
+        elif kind == "tensor" and value.tensor.dtype == _DT_STRING:
+            return True
+    return False
 
 
 def nested_graph_defs(node: Node) -> Iterator[tuple[tuple[str, int | None, Literal["plain", "base64"]], Any]]:
     """GraphDefs serialized in a node's string values: ``((attr, element, encoding), GraphDef)``.
 
-    A constant's ``value``, and every string attr of an op stock TensorFlow does not register;
-    every element of a string tensor, raw or base64-encoded (see :func:`parse_graph_def`).
-    The cost is linear in the bytes the node holds: a cheap test of each string's first byte
-    keeps the rest of a vocabulary from being parsed.
+    Every string attr of every op (a constant's ``value``, a custom op's attrs, an ``_``-prefixed
+    attr TensorFlow ignores on a stock op), every element of a string list or string tensor, raw
+    or base64-encoded (see :func:`parse_graph_def`). The cost is linear in the bytes the node
+    holds: a cheap test of each string's first byte keeps the rest of a vocabulary from being parsed.
     """
     attrs = node.proto.attr
-    stock_const = node.op in CONST_OPS
     for attr in attrs:
-        if stock_const and attr != "value":
-            continue
         value = attrs[attr]
         kind = value.WhichOneof("value")
         if kind == "s":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tensorboard.compat.proto.function_pb2 import FunctionDef
+
 from metainspect.check import run_checks
 from metainspect.check.findings import CheckContext
 from metainspect.check.references import check_references
@@ -48,3 +50,51 @@ def test_a_stray_control_marker_among_data_inputs_is_read_by_name() -> None:
     graph = GraphBuilder().add("x", "Placeholder").add("y", "Add", "^gone:0", "x").add("z", "Relu", "^x", "x")
     (found,) = check_references(CheckContext(graph.model()))
     assert found.subject == "y" and found.details["missing"] == ["^gone:0"]
+
+
+def _break_body(fn: FunctionDef, ghost: str) -> str:
+    """Point the first node-output input of ``fn``'s body at ``ghost``; the input as written."""
+    node = next(n for n in fn.node_def if any(":" in ref for ref in n.input))
+    position = next(i for i, ref in enumerate(node.input) if ":" in ref)
+    node.input[position] = f"{ghost}:output:0"
+    return node.input[position]
+
+
+def test_function_bodies_naming_absent_nodes_or_arguments() -> None:
+    """In a body, ``node:out:0`` names a body node and a plain ``x`` an argument: anything else is refused."""
+    from metainspect.graph.model import load_model
+    from metainspect.graph.phases import OFF_PATH, phases
+    from metainspect.graph.walk import index_of
+
+    from helpers.paths import SAMPLES
+
+    model = load_model(SAMPLES / "savedmodel_tf2")
+    when = phases(index_of(model), {}, {})
+    library = model.graph_def.library.function
+    running = next(f for f in library if when.of_function(f.signature.name)[0] != OFF_PATH
+                   and any(":" in ref for n in f.node_def for ref in n.input))
+    written = _break_body(running, "ghost")
+    running.ret[next(iter(running.ret))] = "no_such_argument"
+    (finding,) = check_references(CheckContext(model))
+    assert finding.id == "graph.missing-input" and finding.severity == "error"
+    assert finding.subject == running.signature.name and finding.details["count"] == 2
+    assert f"input {written!r}" in finding.details["problems"][0]
+    assert finding.details["problems"][1].endswith("= 'no_such_argument'")
+    assert "TensorFlow cannot instantiate the function" in finding.message
+
+
+def test_a_broken_function_nothing_calls_is_a_warning() -> None:
+    graph = GraphBuilder().add("x", "Placeholder").add("y", "Relu", "x")
+    model = graph.model()
+    fn = FunctionDef()
+    fn.signature.name = "unused"
+    fn.signature.input_arg.add(name="a")
+    fn.node_def.add(name="r", op="Relu").input.append("a")
+    fn.node_def.add(name="s", op="Relu").input.append("r:activations:0")
+    fn.node_def.add(name="t", op="Relu").input.append("b")  # no argument b
+    fn.node_def.add(name="u", op="NoOp").input.append("^a")  # a control input on an argument is allowed
+    fn.ret["out"] = "t:activations:0"
+    model.graph_def.library.function.append(fn)
+    (finding,) = check_references(CheckContext(model))
+    assert finding.severity == "warning" and finding.details["problems"] == ["node 't' (Relu) input 'b'"]
+    assert "nothing served or loaded calls it" in finding.message

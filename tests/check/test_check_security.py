@@ -183,3 +183,26 @@ def test_functions_of_a_nested_graph_called_as_ops_are_not_native_code() -> None
     _string_const(model, "stash", inner.SerializeToString())
     (finding,) = secure(model).values()
     assert finding.subject == "leak" and finding.id == "security.file-read"
+
+
+def test_graph_def_in_an_underscore_attr_of_a_stock_op() -> None:
+    """TensorFlow ignores ``_``-prefixed attrs on stock ops: a GraphDef can ride along in any of them."""
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    inner = GraphDef()
+    inner.node.add(name="leak", op="WriteFile").input.extend(["f", "c"])
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    carrier = next(n for n in model.graph_def.node if n.op == "Identity")
+    carrier.attr["_payload"].list.s.extend([b"padding", inner.SerializeToString()])
+    (leak,) = secure(model).values()
+    assert leak.id == "security.file-write" and leak.subject == "leak"
+    assert leak.details["nested_in"] == {"node": carrier.name, "host_where": "graph", "attr": "_payload",
+                                         "element": 1, "encoding": "plain", "depth": 1}
+
+
+def test_an_unregistered_op_named_like_an_internal_one_is_native_code() -> None:
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    model.graph_def.node.add(name="hidden", op="_MyKernel")
+    model.graph_def.node.add(name="internal", op="_Retval")  # registered by stock TensorFlow
+    (finding,) = secure(model).values()
+    assert finding.id == "security.native-code" and finding.subject == "hidden"

@@ -52,3 +52,23 @@ def test_show_json_of_a_big_tensor_needs_full_or_limit(cli: Cli, big: str) -> No
                        "limit": 4}
     assert len(cli("show", big, "long", "--json", "--full").json()["values"]) == 200
     assert cli("show", big, "small", "--json").json()["values"] == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_show_json_of_an_empty_tensor_with_a_huge_dimension_builds_no_lists(cli: Cli, tmp_path: Path) -> None:
+    """A shape like [2**40, 0] holds no element, but its nested JSON would be 2**40 empty lists."""
+    prefix = str(tmp_path / "empty")
+    with BundleWriter(prefix) as writer:
+        writer.add_bytes("wide", "float", (2**40, 0), 0, [])
+        writer.add_bytes("deep", "float", (0, 2**40), 0, [])
+        writer.add_bytes("few", "float", (3, 0), 0, [])
+    for extra in ((), ("--full",)):
+        refused = cli("show", prefix, "wide", "--json", *extra)
+        assert refused.code == 2
+        assert refused.json()["error"]["message"] == (
+            "show: 'wide' has no elements, but its shape [1099511627776, 0] nests them in 1099511627777 lists; "
+            "--limit 0 prints its values as [] (see --help)")
+    assert cli("show", prefix, "wide", "--json", "--limit", "0").json()["values"] == []
+    assert cli("show", prefix, "deep", "--json").json()["values"] == []
+    assert cli("show", prefix, "few", "--json").json()["values"] == [[], [], []]
+    shown = cli("show", prefix, "wide")
+    assert shown.code == 0 and shown.stdout.splitlines()[1] == "[]"

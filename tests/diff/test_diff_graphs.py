@@ -305,3 +305,19 @@ def test_long_chain_of_equal_blocks_renamed_irregularly() -> None:
     pairs = {r.old: r.new for r in found.renamed}
     assert len(pairs) == 900
     assert all(pairs[f"block_{i}/{part}"] == f"{part}_{299 - i}_of_chain" for i in range(300) for part in ("w", "mm", "act"))
+
+
+def test_empty_constants_with_a_huge_dimension_compare_without_building_lists() -> None:
+    """[2**40, 0] holds nothing: its digest is computed, its (nested, empty) values are not listed."""
+    def empty(rows: int) -> AttrValue:
+        proto = encode(np.zeros((0,), np.float32))
+        proto.tensor_shape.dim[0].size = rows
+        proto.tensor_shape.dim.add().size = 0
+        return AttrValue(tensor=proto)
+
+    a = _model(_node("c", "Const", dtype=F32, value=empty(2**40)))
+    b = _model(_node("c", "Const", dtype=F32, value=empty(2**41)))
+    (change,) = diff_graphs(a, b).changed
+    (value,) = change.changes
+    assert value.a is not None and value.a.startswith("float32 [1099511627776, 0] sha256:") and "=" not in value.a
+    assert diff_graphs(a, a).identical

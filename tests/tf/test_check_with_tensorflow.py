@@ -144,3 +144,37 @@ def test_tf2_object_path_fix_restores_the_savedmodel_variables() -> None:
     tf.train.Checkpoint(model=obj).restore(str(prefix)).expect_partial()
     expected = tf.train.load_checkpoint(str(prefix)).get_tensor("model/w/.ATTRIBUTES/VARIABLE_VALUE")
     assert np.array_equal(obj.w.numpy(), expected)
+
+
+def test_a_function_body_naming_an_absent_node_fails_to_load(tmp_path: Path) -> None:
+    """TF instantiates a SavedModel's functions when it loads them: a body input naming no body node
+    (or a result naming no argument) makes the load fail, and check says so as an error."""
+    import tensorflow as tf
+    from metainspect.proto.saved_model_pb2 import SavedModel
+
+    from metainspect.check import run_checks
+
+    class Doubler(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> tf.Tensor:
+            return tf.nn.relu(x) * 2.0
+
+    directory = tmp_path / "model"
+    tf.saved_model.save(Doubler(), str(directory))
+    assert tf.saved_model.load(str(directory))(tf.constant([1.0, -1.0])).numpy().tolist() == [2.0, 0.0]
+    assert not [f for f in run_checks(str(directory)).findings if f.id == "graph.missing-input"]
+    pb = directory / "saved_model.pb"
+    saved = SavedModel.FromString(pb.read_bytes())
+    body = next(f for f in saved.meta_graphs[0].graph_def.library.function
+                if any(n.op == "Relu" for n in f.node_def))
+    relu = next(n for n in body.node_def if n.op == "Relu")
+    consumer = next(n for n in body.node_def if any(ref.startswith(f"{relu.name}:") for ref in n.input))
+    consumer.input[[i for i, ref in enumerate(consumer.input) if ref.startswith(f"{relu.name}:")][0]] = \
+        "ghost:activations:0"
+    pb.write_bytes(saved.SerializeToString())
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - TF raises several types for a bad body
+        tf.saved_model.load(str(directory))
+    assert "ghost" in str(raised.value)
+    (finding,) = [f for f in run_checks(str(directory)).findings if f.id == "graph.missing-input"]
+    assert finding.severity == "error" and finding.subject == body.signature.name
+    assert "'ghost:activations:0'" in finding.message

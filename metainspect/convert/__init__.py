@@ -50,6 +50,7 @@ from metainspect.formats.checkpoint_state import STATE_FILE
 from metainspect.formats.filesystem import filesystem, is_url, staged_output
 from metainspect.progress import Progress
 from metainspect.rewrite import RewriteOptions, cast_types
+from metainspect.rewrite.plan import PlannedTensors, TensorChange
 
 if TYPE_CHECKING:
     from metainspect.proto.checkpoint_state_pb2 import CheckpointState
@@ -77,7 +78,7 @@ class ConvertOptions(RewriteOptions):
 
 
 @dataclass(frozen=True)
-class TensorConversion:
+class TensorConversion(TensorChange):
     """What happens to one input tensor."""
 
     name: str
@@ -102,13 +103,9 @@ class TensorConversion:
     #: the output file holding it
     file: str | None = None
 
-    @property
-    def dropped(self) -> bool:
-        return self.new_name is None
-
 
 @dataclass(frozen=True)
-class ConvertPlan:
+class ConvertPlan(PlannedTensors[TensorConversion]):
     """A conversion decided before anything is written, and what was written."""
 
     source: str
@@ -130,22 +127,6 @@ class ConvertPlan:
     #: True once the files are written
     written: bool = False
 
-    @property
-    def kept(self) -> list[TensorConversion]:
-        return [t for t in self.tensors if not t.dropped]
-
-    @property
-    def dropped(self) -> list[TensorConversion]:
-        return [t for t in self.tensors if t.dropped]
-
-    @property
-    def input_bytes(self) -> int:
-        return sum(t.nbytes for t in self.tensors)
-
-    @property
-    def output_bytes(self) -> int:
-        return sum(t.new_nbytes for t in self.tensors)
-
     def to_json(self) -> dict[str, object]:
         """The plan as plain data (``convert --json`` adds each tensor's ``dropped_by`` in flag words)."""
         written = None
@@ -154,16 +135,8 @@ class ConvertPlan:
         return {
             "source": self.source, "source_format": self.source_format, "output": self.output,
             "format": self.format,
-            "tensors": [dataclasses.asdict(t) | {"shape": list(t.shape),
-                                                 "drop_reason": t.drop_reason._asdict() if t.drop_reason else None}
-                        for t in self.tensors],
-            "metadata": self.metadata, "files": list(self.files),
-            "summary": {
-                "tensors": len(self.tensors), "kept": len(self.kept), "dropped": len(self.dropped),
-                "renamed": sum(1 for t in self.kept if t.new_name != t.name),
-                "cast": sum(1 for t in self.kept if t.new_dtype != t.dtype),
-                "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
-            },
+            "tensors": [t.to_json() for t in self.tensors],
+            "metadata": self.metadata, "files": list(self.files), "summary": self.summary(),
             "max_shard_size": self.max_shard_size, "verify": self.verify, "sync": self.sync,
             "notes": list(self.notes), "warnings": list(self.warnings), "written": written,
         }

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from metainspect.checkpoint import CheckpointFormat, StoredPiece
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
@@ -20,8 +21,8 @@ from metainspect.formats.filesystem import filesystem, is_url
 from metainspect.rewrite.source import RewriteSource, SourceTensor, numeric_size
 
 __all__ = [
-    "BACKUP_SUFFIX", "ObjectGraphChange", "RewriteOptions", "RewritePlan", "TensorPlan", "cast_types",
-    "rewrite_object_graph",
+    "BACKUP_SUFFIX", "ObjectGraphChange", "PlannedTensors", "RewriteOptions", "RewritePlan", "TensorChange",
+    "TensorPlan", "cast_types", "rewrite_object_graph",
 ]
 
 #: in-place rewrites move the input to PREFIX + this (a checkpoint prefix of its own)
@@ -61,8 +62,79 @@ class RewriteOptions:
             object.__setattr__(self, "cast", tuple(self.cast))
 
 
+class TensorChange:
+    """What a rewrite and a conversion say of each tensor, and what follows from it (a mixin of
+    their frozen dataclasses)."""
+
+    name: str
+    #: None when the tensor is left out
+    new_name: str | None
+    dtype: str
+    new_dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+    new_nbytes: int
+    drop_reason: Dropped | None
+
+    @property
+    def dropped(self) -> bool:
+        return self.new_name is None
+
+    @property
+    def renamed(self) -> bool:
+        return self.new_name is not None and self.new_name != self.name
+
+    @property
+    def cast(self) -> bool:
+        return self.new_name is not None and self.new_dtype != self.dtype
+
+    def to_json(self) -> dict[str, Any]:
+        assert dataclasses.is_dataclass(self)
+        return dataclasses.asdict(self) | {"shape": list(self.shape),
+                                           "drop_reason": self.drop_reason._asdict() if self.drop_reason else None}
+
+
+T = TypeVar("T", bound=TensorChange)
+
+
+class PlannedTensors(Generic[T]):
+    """The tensors of a rewrite or conversion plan, and their counts and sizes (a mixin)."""
+
+    tensors: tuple[T, ...]
+
+    @property
+    def kept(self) -> list[T]:
+        return [t for t in self.tensors if not t.dropped]
+
+    @property
+    def dropped(self) -> list[T]:
+        return [t for t in self.tensors if t.dropped]
+
+    @property
+    def renamed(self) -> list[T]:
+        return [t for t in self.tensors if t.renamed]
+
+    @property
+    def cast(self) -> list[T]:
+        return [t for t in self.tensors if t.cast]
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(t.nbytes for t in self.tensors)
+
+    @property
+    def output_bytes(self) -> int:
+        return sum(t.new_nbytes for t in self.tensors)
+
+    def summary(self) -> dict[str, int]:
+        """The ``summary`` object of a plan's JSON."""
+        return {"tensors": len(self.tensors), "kept": len(self.kept), "dropped": len(self.dropped),
+                "renamed": len(self.renamed), "cast": len(self.cast), "input_bytes": self.input_bytes,
+                "output_bytes": self.output_bytes, "dropped_bytes": sum(t.nbytes for t in self.dropped)}
+
+
 @dataclass(frozen=True)
-class TensorPlan:
+class TensorPlan(TensorChange):
     """What happens to one tensor. Sizes are data bytes as stored in a V2 bundle."""
 
     name: str
@@ -78,18 +150,6 @@ class TensorPlan:
     role: Role
     #: why it is dropped (None when kept): the rule, and the ``drop`` pattern that matched
     drop_reason: Dropped | None = None
-
-    @property
-    def dropped(self) -> bool:
-        return self.new_name is None
-
-    @property
-    def renamed(self) -> bool:
-        return self.new_name is not None and self.new_name != self.name
-
-    @property
-    def cast(self) -> bool:
-        return self.new_name is not None and self.new_dtype != self.dtype
 
 
 @dataclass(frozen=True)
@@ -107,7 +167,7 @@ class ObjectGraphChange:
 
 
 @dataclass(frozen=True)
-class RewritePlan:
+class RewritePlan(PlannedTensors[TensorPlan]):
     """Every change a rewrite makes, computed before anything is written."""
 
     source: str
@@ -130,45 +190,14 @@ class RewritePlan:
     warnings: tuple[str, ...] = ()
     written: BundleFiles | None = None
 
-    @property
-    def kept(self) -> list[TensorPlan]:
-        return [t for t in self.tensors if not t.dropped]
-
-    @property
-    def dropped(self) -> list[TensorPlan]:
-        return [t for t in self.tensors if t.dropped]
-
-    @property
-    def renamed(self) -> list[TensorPlan]:
-        return [t for t in self.tensors if t.renamed]
-
-    @property
-    def cast(self) -> list[TensorPlan]:
-        return [t for t in self.tensors if t.cast]
-
-    @property
-    def input_bytes(self) -> int:
-        return sum(t.nbytes for t in self.tensors)
-
-    @property
-    def output_bytes(self) -> int:
-        return sum(t.new_nbytes for t in self.tensors)
-
     def to_json(self) -> dict[str, object]:
         """The plan as plain data (``rewrite --json`` adds each tensor's ``dropped_by`` in flag words)."""
         return {
             "source": self.source, "source_format": self.source_format, "source_shards": self.source_shards,
             "output": self.output, "in_place": self.in_place, "backup": self.backup,
-            "tensors": [dataclasses.asdict(t) | {"shape": list(t.shape),
-                                                 "drop_reason": t.drop_reason._asdict() if t.drop_reason else None}
-                        for t in self.tensors],
+            "tensors": [t.to_json() for t in self.tensors],
             "object_graph": dataclasses.asdict(self.object_graph) if self.object_graph else None,
-            "summary": {
-                "tensors": len(self.tensors), "kept": len(self.kept), "dropped": len(self.dropped),
-                "renamed": len(self.renamed), "cast": len(self.cast), "input_bytes": self.input_bytes,
-                "output_bytes": self.output_bytes, "dropped_bytes": sum(t.nbytes for t in self.dropped),
-                "output_shards": self.output_shards,
-            },
+            "summary": self.summary() | {"output_shards": self.output_shards},
             "shard_size": self.shard_size, "verify": self.verify, "sync": self.sync, "notes": list(self.notes),
             "warnings": list(self.warnings),
             "written": None if self.written is None else {

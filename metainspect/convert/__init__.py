@@ -77,29 +77,15 @@ class ConvertOptions(RewriteOptions):
     metadata: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TensorConversion(TensorChange):
     """What happens to one input tensor."""
 
-    name: str
-    #: None when the tensor is left out
-    new_name: str | None
-    #: TensorFlow dtype name in the input
-    dtype: str
-    #: TensorFlow dtype name in the output (differs after a cast)
-    new_dtype: str
     #: the type as the output format spells it: ``BF16`` (safetensors), ``<f4``/``|V2`` (npz),
     #: ``bfloat16`` (checkpoint); None when left out
     stored_dtype: str | None
-    shape: tuple[int, ...]
-    #: bytes stored for it in the input
-    nbytes: int
-    #: bytes of it in the output (0 when left out)
-    new_nbytes: int
     #: model | optimizer | bookkeeping
     role: str
-    #: why it is left out (None when kept): a selection rule, or ``object_graph``
-    drop_reason: Dropped | None = None
     #: the output file holding it
     file: str | None = None
 
@@ -254,12 +240,15 @@ def _plan(source: Source, output: str | None, options: ConvertOptions) -> tuple[
     for tensor in source.tensors:
         item = by_name.get(tensor.name)
         if item is None:
-            rows.append(TensorConversion(tensor.name, None, tensor.dtype.name, tensor.dtype.name, None, tensor.shape,
-                                         tensor.nbytes, 0, tensor.role, selected.dropped_by(tensor.name)))
+            rows.append(TensorConversion(name=tensor.name, new_name=None, dtype=tensor.dtype.name,
+                                         new_dtype=tensor.dtype.name, stored_dtype=None, shape=tensor.shape,
+                                         nbytes=tensor.nbytes, new_nbytes=0, role=tensor.role,
+                                         drop_reason=selected.dropped_by(tensor.name)))
             continue
-        rows.append(TensorConversion(tensor.name, item.new_name, tensor.dtype.name, item.new_dtype.name,
-                                     _stored_dtype(item, fmt), tensor.shape, tensor.nbytes, item.nbytes, tensor.role,
-                                     None, placed.get(item.new_name)))
+        rows.append(TensorConversion(name=tensor.name, new_name=item.new_name, dtype=tensor.dtype.name,
+                                     new_dtype=item.new_dtype.name, stored_dtype=_stored_dtype(item, fmt),
+                                     shape=tensor.shape, nbytes=tensor.nbytes, new_nbytes=item.nbytes, role=tensor.role,
+                                     file=placed.get(item.new_name)))
     plan = ConvertPlan(
         source=source.path, source_format=source.format, output=output, format=fmt, tensors=tuple(rows),
         metadata=metadata if fmt != "checkpoint" else None, files=tuple(files),

@@ -62,19 +62,24 @@ class RewriteOptions:
             object.__setattr__(self, "cast", tuple(self.cast))
 
 
+@dataclass(frozen=True, kw_only=True)
 class TensorChange:
-    """What a rewrite and a conversion say of each tensor, and what follows from it (a mixin of
-    their frozen dataclasses)."""
+    """What a rewrite and a conversion say of each tensor, and what follows from it."""
 
     name: str
     #: None when the tensor is left out
     new_name: str | None
+    #: TensorFlow dtype name in the input, and in the output (differs after a cast)
     dtype: str
     new_dtype: str
     shape: tuple[int, ...]
+    #: bytes stored for it in the input
     nbytes: int
+    #: bytes of it in the output (0 when left out)
     new_nbytes: int
-    drop_reason: Dropped | None
+    #: why it is left out (None when kept): the selection rule and the pattern that matched, or
+    #: ``object_graph`` (a conversion to safetensors or npz)
+    drop_reason: Dropped | None = None
 
     @property
     def dropped(self) -> bool:
@@ -89,7 +94,6 @@ class TensorChange:
         return self.new_name is not None and self.new_dtype != self.dtype
 
     def to_json(self) -> dict[str, Any]:
-        assert dataclasses.is_dataclass(self)
         return dataclasses.asdict(self) | {"shape": list(self.shape),
                                            "drop_reason": self.drop_reason._asdict() if self.drop_reason else None}
 
@@ -133,23 +137,12 @@ class PlannedTensors(Generic[T]):
                 "output_bytes": self.output_bytes, "dropped_bytes": sum(t.nbytes for t in self.dropped)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TensorPlan(TensorChange):
     """What happens to one tensor. Sizes are data bytes as stored in a V2 bundle."""
 
-    name: str
-    #: None when the tensor is dropped
-    new_name: str | None
-    dtype: str
-    new_dtype: str
-    shape: tuple[int, ...]
-    nbytes: int
-    #: 0 when dropped
-    new_nbytes: int
     partitioned: bool
     role: Role
-    #: why it is dropped (None when kept): the rule, and the ``drop`` pattern that matched
-    drop_reason: Dropped | None = None
 
 
 @dataclass(frozen=True)
@@ -257,9 +250,10 @@ def decide(source: RewriteSource, options: RewriteOptions, out_prefix: str | Non
         new_name = OBJECT_GRAPH_KEY if tensor.name == OBJECT_GRAPH_KEY else new_names.get(tensor.name)
         new_dtype = cast[1] if cast and dtype == cast[0] and new_name is not None else dtype
         nbytes, sizes = _piece_sizes(source, tensor, new_dtype, decided.new_object_graph)
-        tensor_plan = TensorPlan(tensor.name, new_name, dtype.name, new_dtype.name, tensor.shape, nbytes,
-                                 sum(sizes) if new_name is not None else 0, tensor.partitioned,
-                                 roles[tensor.name], dropped_by.get(tensor.name))
+        tensor_plan = TensorPlan(name=tensor.name, new_name=new_name, dtype=dtype.name, new_dtype=new_dtype.name,
+                                 shape=tensor.shape, nbytes=nbytes, new_nbytes=sum(sizes) if new_name is not None else 0,
+                                 partitioned=tensor.partitioned, role=roles[tensor.name],
+                                 drop_reason=dropped_by.get(tensor.name))
         plans.append(tensor_plan)
         if new_name is not None:
             decided.kept.append((tensor, tensor_plan))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from metainspect.remedy import Remedy
+
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
     from metainspect.graph.model import Model
@@ -24,7 +26,8 @@ class Finding:
 
     ``id`` is ``<category>.<slug>`` (``restore.missing-key``); ``subject`` names the node, tensor or
     checkpoint key concerned; ``fix`` says what to do about it; ``details`` holds machine-readable
-    extras (expected vs. found shapes, suggested keys…).
+    extras (expected vs. found shapes, suggested keys…); ``remedy`` is the metainspect operation
+    ``fix`` proposes, if any (``fix`` words it as the Python API, the command line as a command).
     """
 
     id: str
@@ -33,6 +36,8 @@ class Finding:
     subject: str | None
     fix: str
     details: dict[str, Any] = field(default_factory=dict)
+    #: the operation of metainspect ``fix`` proposes, when it proposes one (its API words are in ``fix``)
+    remedy: Remedy | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -47,7 +52,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "category": self.category, "severity": self.severity,
                 "message": self.message, "subject": self.subject, "fix": self.fix,
-                "details": self.details}
+                "details": self.details, "remedy": self.remedy.to_json() if self.remedy else None}
 
 
 @dataclass

@@ -22,6 +22,7 @@ from metainspect.checkpoint.roles import BOOKKEEPING, MODEL, OPTIMIZER, classify
 from metainspect.graph.ops import VARIABLE_OPS
 from metainspect.graph.saver import OBJECT_GRAPH, SAVER, RestoreItem, RestorePlan, restore_plan
 from metainspect.progress import silent
+from metainspect.remedy import Remedy
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint, CorruptTensor, TensorInfo
@@ -49,13 +50,14 @@ def check_restore(ctx: CheckContext) -> list[Finding]:
     out = _unsaved(ctx.model, plan)
     if ctx.checkpoint is None:
         why = ctx.checkpoint_problem or "no checkpoint was given"
+        remedy = Remedy("check", ctx.model.path, (("checkpoint", "PREFIX"),))
         return out + [Finding(
             "restore.no-checkpoint", WARNING,
             f"restore not checked: {why}; the graph restores {len(plan.items)} tensors", None,
-            "pass the checkpoint to check against: metainspect check MODEL --checkpoint PREFIX",
-            {"problem": why, "restored_tensors": len(plan.items)},
+            f"pass the checkpoint to check against: {remedy.text}",
+            {"problem": why, "restored_tensors": len(plan.items)}, remedy,
         )]
-    comparison = _Comparison(plan, ctx.checkpoint)
+    comparison = _Comparison(plan, ctx.checkpoint, ctx.model.path)
     out += comparison.findings()
     if ctx.verify:
         out += corrupt_tensors(ctx.checkpoint, comparison.restored, ctx.progress)
@@ -72,8 +74,9 @@ def corrupt_tensors(ckpt: Checkpoint, restored: set[str],
     by_file: dict[tuple[str, bool], list[CorruptTensor]] = {}
     for tensor in ckpt.verify(progress or silent):
         by_file.setdefault((tensor.file, tensor.name in restored), []).append(tensor)
-    fix = (f"the checkpoint's data is damaged: use an intact copy (download or save it again); "
-           f"`metainspect verify {ckpt.prefix}` lists every damaged tensor")
+    remedy = Remedy("verify", ckpt.prefix)
+    fix = f"the checkpoint's data is damaged: use an intact copy (download or save it again); {remedy.text} " \
+        "lists every damaged tensor"
     out = []
     for (file, is_restored), bad in by_file.items():
         severity = ERROR if is_restored else WARNING
@@ -82,7 +85,7 @@ def corrupt_tensors(ckpt: Checkpoint, restored: set[str],
                            "the graph does not restore it, but anything else reading this checkpoint fails on it")
             out += [Finding("restore.corrupt-tensor", severity, f"{_naming(b)} ({b.file}); {consequence}", b.name, fix,
                             {"key": b.name, "file": b.file, "offset": b.offset, "problem": b.message,
-                             "restored": is_restored}) for b in bad]
+                             "restored": is_restored}, remedy) for b in bad]
             continue
         listed = ", ".join(b.name for b in bad[:_LISTED]) + f" and {len(bad) - _LISTED} more"
         consequence = ("the graph restores them: TensorFlow's restore fails on the first" if is_restored else
@@ -92,7 +95,7 @@ def corrupt_tensors(ckpt: Checkpoint, restored: set[str],
             f"{len(bad)} checkpoint tensors in {file} cannot be read back ({listed}); the first: {_naming(bad[0])}; "
             f"{consequence}", bad[0].name, fix,
             {"key": bad[0].name, "file": file, "count": len(bad), "restored": is_restored,
-             "tensors": [{"key": b.name, "offset": b.offset, "problem": b.message} for b in bad]},
+             "tensors": [{"key": b.name, "offset": b.offset, "problem": b.message} for b in bad]}, remedy,
         ))
     return out
 
@@ -119,9 +122,10 @@ def _unsaved(model: Model, plan: RestorePlan) -> list[Finding]:
 class _Comparison:
     """The plan laid against one checkpoint."""
 
-    def __init__(self, plan: RestorePlan, ckpt: Checkpoint) -> None:
+    def __init__(self, plan: RestorePlan, ckpt: Checkpoint, model_path: str) -> None:
         self.plan = plan
         self.ckpt = ckpt
+        self.model_path = model_path
         self.infos: dict[str, TensorInfo] = {i.name: i for i in ckpt.infos() if i.name != OBJECT_GRAPH_KEY}
         self.by_key: dict[str, list[RestoreItem]] = {}
         for item in plan.items:
@@ -183,11 +187,11 @@ class _Comparison:
                    "checkpoint": {"dtype": info.dtype, "shape": list(info.shape)}}
         out = []
         if wanted_dtype is not None:
+            fix, remedy = self._dtype_fix(key, wanted_dtype, info.dtype)
             out.append(Finding(
                 "restore.dtype-mismatch", ERROR,
-                f"the graph restores {key} as {wanted_dtype}, the checkpoint holds {info.dtype}", key,
-                self._dtype_fix(key, wanted_dtype, info.dtype),
-                {**details, "graph": {"dtype": wanted_dtype}},
+                f"the graph restores {key} as {wanted_dtype}, the checkpoint holds {info.dtype}", key, fix,
+                {**details, "graph": {"dtype": wanted_dtype}}, remedy,
             ))
         if wrong_shape is not None:
             out.append(self._shape_mismatch(key, item, wrong_shape, info, details))
@@ -195,11 +199,12 @@ class _Comparison:
             out.append(self._layout(key, items, info, details))
         return out
 
-    def _dtype_fix(self, key: str, wanted: str, have: str) -> str:
+    def _dtype_fix(self, key: str, wanted: str, have: str) -> tuple[str, Remedy | None]:
         if wanted in _FLOATS and have in _FLOATS:
-            return (f"cast in the checkpoint (every {have} tensor): metainspect rewrite {self.ckpt.prefix} -o OUT "
-                    f"--cast {have}:{wanted}; or rebuild the graph with {key} as {have}")
-        return f"rebuild the graph with {key} as {have}, or use a checkpoint written by this graph"
+            remedy = Remedy("rewrite", self.ckpt.prefix, (("cast", (have, wanted)),))
+            return f"cast in the checkpoint (every {have} tensor): {remedy.text}; or rebuild the graph with {key} " \
+                f"as {have}", remedy
+        return f"rebuild the graph with {key} as {have}, or use a checkpoint written by this graph", None
 
     def _shape_mismatch(self, key: str, item: RestoreItem, expected: list[int | None],
                         info: TensorInfo, details: dict[str, Any]) -> Finding:
@@ -239,22 +244,23 @@ class _Comparison:
         message = f"the graph restores {key}{f' ({want})' if want else ''} but the checkpoint has no such key"
         if suggestions:
             message += "; closest: " + ", ".join(s.text for s in suggestions)
+        fix, remedy = self._missing_fix(key, suggestions)
         return Finding(
-            "restore.missing-key", ERROR, message, key, self._missing_fix(key, suggestions),
+            "restore.missing-key", ERROR, message, key, fix,
             {"key": key, "variables": [i.variable for i in items if i.variable], "dtype": item.dtype,
-             "shape": expected, "role": classify(key), "suggestions": [s.to_json() for s in suggestions]},
+             "shape": expected, "role": classify(key), "suggestions": [s.to_json() for s in suggestions]}, remedy,
         )
 
-    def _missing_fix(self, key: str, suggestions: list[Suggestion]) -> str:
+    def _missing_fix(self, key: str, suggestions: list[Suggestion]) -> tuple[str, Remedy | None]:
         best = next((s for s in suggestions if s.same_spec), None)
         if best is None:
             what = "a training counter" if classify(key) == BOOKKEEPING else "not in this checkpoint"
             return (f"{key} is {what}: restore from a checkpoint written by this graph, or build the Saver with a "
-                    f"var_list that leaves {key} out (it then keeps its initial value)")
+                    f"var_list that leaves {key} out (it then keeps its initial value)"), None
         if self.plan.source == OBJECT_GRAPH:
-            return self._object_path_fix(key, best.key)
-        rename = self._rename_rule(key, best.key)
-        return f"rename in the checkpoint: metainspect rewrite {self.ckpt.prefix} -o OUT --rename '{rename}'"
+            return self._object_path_fix(key, best.key), None
+        remedy = Remedy("rewrite", self.ckpt.prefix, (("renames", (self._rename_rule(key, best.key),)),))
+        return f"rename in the checkpoint: {remedy.text}", remedy
 
     def _object_path_fix(self, key: str, found: str) -> str:
         """TF2 matches objects by their path from the root, so renaming keys does not help."""
@@ -284,16 +290,18 @@ class _Comparison:
         if self.plan.source == OBJECT_GRAPH:
             severity, consequence = WARNING, "inference is unaffected; resuming training restarts the optimizer"
             fix = "nothing to do for serving; to resume training, restore a checkpoint written with the optimizer"
+            remedy = None
         else:
             severity, consequence = ERROR, "TF's Saver.restore fails on the first of them"
-            fix = ("for serving, export the graph without the optimizer (`metainspect export`) or restore with "
+            remedy = Remedy("export", self.model_path)
+            fix = (f"for serving, export the graph without the optimizer ({remedy.text}) or restore with "
                    "tf.compat.v1.train.Saver(var_list=<the model variables>); to resume training, use a "
                    "checkpoint written with the optimizer")
         return Finding(
             "restore.missing-slot", severity,
             f"the graph restores {len(keys)} optimizer tensors the checkpoint lacks ({listed})"
             f"{'; it holds the model variables they belong to' if held else ''}: {consequence}",
-            keys[0], fix, {"keys": keys, "variables_held": held},
+            keys[0], fix, {"keys": keys, "variables_held": held}, remedy,
         )
 
     def _object_based(self) -> Finding:
@@ -318,23 +326,22 @@ class _Comparison:
         for name in model_keys:
             info = self.infos[name]
             wanted = self.suggested_for.get(name)
+            remedy = Remedy("rewrite", self.ckpt.prefix, (("drop", (f"^{re.escape(name)}$",)),))
             out.append(Finding(
                 "restore.unused-key", WARNING,
                 f"checkpoint tensor {name} ({info.dtype} {_shape(info.shape)}) is restored into no variable "
                 f"of this graph{f' (it looks like {wanted}, see restore.missing-key)' if wanted else ''}", name,
-                "if a graph variable should get it, rename it (see restore.missing-key); if not, drop it: "
-                f"metainspect rewrite {self.ckpt.prefix} -o OUT --drop '^{re.escape(name)}$'",
-                {"key": name, "dtype": info.dtype, "shape": list(info.shape), "closest_graph_key": wanted},
+                f"if a graph variable should get it, rename it (see restore.missing-key); if not, drop it: {remedy.text}",
+                {"key": name, "dtype": info.dtype, "shape": list(info.shape), "closest_graph_key": wanted}, remedy,
             ))
         if other:
             listed = ", ".join(other[:_LISTED]) + (f" and {len(other) - _LISTED} more" if len(other) > _LISTED else "")
+            remedy = Remedy("rewrite", self.ckpt.prefix, (("drop_optimizer", True),))
             out.append(Finding(
                 "restore.unused-optimizer-state", INFO,
                 f"{len(other)} optimizer and bookkeeping tensors of the checkpoint are not restored by this graph "
                 f"({listed}); normal for an inference graph", None,
-                f"nothing to do; to shrink the checkpoint: metainspect rewrite {self.ckpt.prefix} -o OUT "
-                "--drop-optimizer",
-                {"keys": other},
+                f"nothing to do; to shrink the checkpoint: {remedy.text}", {"keys": other}, remedy,
             ))
         return out
 

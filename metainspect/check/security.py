@@ -47,6 +47,7 @@ from metainspect.graph.phases import OFF_PATH, SERVING, Hook, Phase, describe, p
 from metainspect.graph.saver import saver_checkpoint_op, unnamed_saver_op
 from metainspect.graph.values import Origins, origins
 from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of
+from metainspect.remedy import KEY_TENSOR, Remedy
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Node
@@ -100,10 +101,12 @@ def check_security(ctx: CheckContext) -> list[Finding]:
         return []
     when = phases(index, ctx.inputs, ctx.outputs)
     served = served_endpoints(ctx.model, ctx.inputs, ctx.outputs)
-    prune = ",".join(dict.fromkeys(op_name(t) for _, outputs, _ in served for t in outputs))
-    fix_off_path = (f"the served outputs do not need it: metainspect edit {ctx.model.path} -o OUT --prune-to {prune}"
-                    if prune else "nothing served or loaded runs it: name the served outputs (--output KEY=TENSOR) "
-                    "to see whether they need it")
+    prune = list(dict.fromkeys(op_name(t) for _, outputs, _ in served for t in outputs))
+    off_path = Remedy("edit", ctx.model.path, (("prune_to", tuple(prune)),)) if prune else \
+        Remedy("check", ctx.model.path, (("outputs", KEY_TENSOR),))
+    fix_off_path = (f"the served outputs do not need it: {off_path.text}" if prune else
+                    f"nothing served or loaded runs it: name the served outputs ({off_path.text}) to see whether "
+                    "they need it"), off_path
     findings = []
     for hit in hits:
         phase, hook = when.of(hit.site)
@@ -234,7 +237,7 @@ def _attr_strings(node: Node, name: str) -> list[str]:
 
 # -- findings -------------------------------------------------------------------------------------
 
-def _finding(hit: Hit, phase: Phase, hook: Hook | None, fix_off_path: str) -> Finding:
+def _finding(hit: Hit, phase: Phase, hook: Hook | None, fix_off_path: tuple[str, Remedy]) -> Finding:
     site, capability = hit.site, hit.capability
     node = site.node
     running = phase != OFF_PATH
@@ -252,7 +255,8 @@ def _finding(hit: Hit, phase: Phase, hook: Hook | None, fix_off_path: str) -> Fi
         "hook": hook.label if hook else None, "on_inference_path": phase == SERVING,
         "target": hit.targets[0] if hit.targets else None, "targets": list(hit.targets), "nested_in": nesting,
     }
-    return Finding(_IDS[capability], severity, message, node.name, _fix(hit, phase, fix_off_path), details)
+    fix, remedy = _fix(hit, phase, fix_off_path)
+    return Finding(_IDS[capability], severity, message, node.name, fix, details, remedy)
 
 
 def _nesting(site: Site) -> dict[str, object] | None:
@@ -264,17 +268,17 @@ def _nesting(site: Site) -> dict[str, object] | None:
             "element": nesting.element, "encoding": nesting.encoding, "depth": nesting.depth}
 
 
-def _fix(hit: Hit, phase: Phase, fix_off_path: str) -> str:
+def _fix(hit: Hit, phase: Phase, fix_off_path: tuple[str, Remedy]) -> tuple[str, Remedy | None]:
     if hit.capability == "python":
-        return "re-implement the function with TensorFlow ops (a py_func cannot be exported), then re-export"
+        return "re-implement the function with TensorFlow ops (a py_func cannot be exported), then re-export", None
     if hit.capability == "native" and phase != OFF_PATH:
         return (f"load the model only where you trust the library that provides {hit.site.node.op!r} "
-                "(and the model's author); otherwise rebuild it without that op")
+                "(and the model's author); otherwise rebuild it without that op"), None
     if phase == SERVING:
-        return "make the served outputs independent of it (choose other --output tensors or rebuild the model)"
+        return "make the served outputs independent of it (serve other outputs, or rebuild the model)", None
     if phase != OFF_PATH:
         return ("loading runs it before any request, whatever is served: load the model only if you trust its "
-                "author, or rebuild it without that op")
+                "author, or rebuild it without that op"), None
     return fix_off_path
 
 
@@ -312,5 +316,6 @@ def _folded(group: list[Finding]) -> Finding:
          "targets": targets, "nodes": [{"node": f.subject, "where": f.details["where"], "function": f.details["function"],
                                         "hook": f.details["hook"], "target": f.details["target"],
                                         "nested_in": f.details["nested_in"]} for f in group]},
+        first.remedy,
     )
 

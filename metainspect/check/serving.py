@@ -18,6 +18,7 @@ from metainspect.graph.phases import OFF_PATH, describe, phases
 from metainspect.graph.roles import ServingRole, serving_role
 from metainspect.graph.saver import saver_owns
 from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of, inference_path
+from metainspect.remedy import KEY_TENSOR, Remedy
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model
@@ -85,13 +86,14 @@ def device_pins(model: Model, index: GraphIndex) -> list[Finding]:
         if device_kind(device) != "cpu" or not saver_owns(index, site):
             by_device.setdefault(device, []).append(site)
     findings = []
+    remedy = Remedy("edit", model.path, (("clear_devices", True),))
     for device, pinned in sorted(by_device.items()):
         finding_id, severity, consequence = _PIN[device_kind(device)]
         findings.append(Finding(
             finding_id, severity,
             f"{_count(pinned, 'node')} pinned to {device} ({_names(pinned)}): {consequence}",
-            device, f"clear the pins: metainspect edit {model.path} -o OUT --clear-devices",
-            {"device": device, "count": len(pinned), "nodes": _located(pinned)},
+            device, f"clear the pins: {remedy.text}",
+            {"device": device, "count": len(pinned), "nodes": _located(pinned)}, remedy,
         ))
     return findings
 
@@ -194,27 +196,31 @@ def training_ops_on_path(index: GraphIndex, path: Region, label: str, outputs: l
     for role, found in by_role.items():
         found.sort(key=lambda site: not is_training_op(site.node.op))  # optimizer updates first: they say most
         finding_id, severity, what, consequence = _ROLE_FINDINGS[role]
+        fix, remedy = _role_fix(index.model.path, role, found)
         findings.append(Finding(
             finding_id, severity,
             f"serving {label} runs {what}: {_names(found)}; {consequence}",
-            found[0].node.name, _role_fix(role, found),
-            {"endpoint": label, "outputs": outputs, "count": len(found), "nodes": _located(found)},
+            found[0].node.name, fix,
+            {"endpoint": label, "outputs": outputs, "count": len(found), "nodes": _located(found)}, remedy,
         ))
     return findings
 
 
-def _role_fix(role: ServingRole, found: list[Site]) -> str:
+def _role_fix(path: str, role: ServingRole, found: list[Site]) -> tuple[str, Remedy | None]:
     if role == "input-pipeline":
         feeds = [f"{s.node.name}:0" for s in found if s.where == GRAPH and s.node.op in PIPELINE_OUTPUT_OPS]
         if feeds:
-            return f"feed the pipeline's output instead: --input KEY={feeds[0]}" + \
-                (f" (also {', '.join(feeds[1:SHOWN])})" if len(feeds) > 1 else "")
-        return "feed the tensor the pipeline produces with --input KEY=TENSOR, or rebuild with a placeholder"
+            remedy = Remedy("check", path, (("inputs", {"KEY": feeds[0]}),))
+            return f"feed the pipeline's output instead: {remedy.text}" + \
+                (f" (also {', '.join(feeds[1:SHOWN])})" if len(feeds) > 1 else ""), remedy
+        remedy = Remedy("check", path, (("inputs", KEY_TENSOR),))
+        return f"feed the tensor the pipeline produces ({remedy.text}), or rebuild with a placeholder", remedy
     if role == "variable-update":
-        return "pick outputs without the update dependency, or rebuild the graph for inference (training=False)"
+        return "pick outputs without the update dependency, or rebuild the graph for inference (training=False)", None
     if role == "summary":
-        return "pick outputs that do not depend on the summaries, or rebuild without them"
-    return "pick outputs computed before the training step (--output KEY=TENSOR), or rebuild for inference"
+        return "pick outputs that do not depend on the summaries, or rebuild without them", None
+    remedy = Remedy("check", path, (("outputs", KEY_TENSOR),))
+    return f"pick outputs computed before the training step ({remedy.text}), or rebuild for inference", remedy
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from metainspect.graph.ops import PLACEHOLDER_OPS
 from metainspect.graph.outputs import OutputSpec, output_spec, outputs_of
 from metainspect.graph.proposal import HIGH, LOW, Proposal, keyed_placeholders, propose, signature_key, spec_of
 from metainspect.graph.walk import GraphIndex, feeds_needed, index_of, upstream
+from metainspect.remedy import KEY_TENSOR, Remedy
 
 if TYPE_CHECKING:
     from metainspect.graph.model import Model, Signature
@@ -56,14 +57,14 @@ def check_signature_defs(model: Model) -> list[Finding]:
     signatures = serving_signatures(model)
     if model.kind == SAVED_MODEL and SERVING_DEFAULT not in signatures:
         have = ", ".join(signatures) or "none"
+        remedy = Remedy("edit", model.path, (("add_signature", SERVING_DEFAULT), ("inputs", KEY_TENSOR),
+                                             ("outputs", KEY_TENSOR)))
         findings.append(Finding(
             "signature.no-serving-default", WARNING,
             f"the SavedModel has no {SERVING_DEFAULT!r} signature (signatures: {have}); TF Serving "
             f"requests must then name a signature, and clients that do not will fail",
-            SERVING_DEFAULT,
-            f"add one: metainspect edit {model.path} -o OUT --add-signature {SERVING_DEFAULT} "
-            f"--input KEY=TENSOR --output KEY=TENSOR (or name the signature in every request)",
-            {"signatures": list(signatures)},
+            SERVING_DEFAULT, f"add one: {remedy.text} (or name the signature in every request)",
+            {"signatures": list(signatures)}, remedy,
         ))
     index = index_of(model)
     for key, sig in signatures.items():
@@ -91,29 +92,31 @@ def _check_one_signature(model: Model, index: GraphIndex, key: str, sig: Signatu
     return findings
 
 
-def _compare_spec(where: str, dtype: str | None, shape: Shape, found: OutputSpec, fix: str) -> list[Finding]:
+def _compare_spec(where: str, dtype: str | None, shape: Shape, found: OutputSpec,
+                  remedy: Remedy) -> list[Finding]:
     """A declared dtype and shape (None: not declared) against the graph's."""
+    fix = f"re-create it from the graph: {remedy.text}"
     if dtype and found.dtype and dtype != found.dtype:
         return [Finding(
             "signature.dtype-mismatch", ERROR,
             f"{where} declares {dtype} but {found.tensor} is {found.dtype}; requests fail to convert",
-            found.tensor, fix, {"declared": dtype, "graph": found.dtype},
+            found.tensor, fix, {"declared": dtype, "graph": found.dtype}, remedy,
         )]
     if not shapes_compatible(shape, found.shape):
         return [Finding(
             "signature.shape-mismatch", WARNING,
             f"{where} declares shape {shape} but {found.tensor} has shape {found.shape}",
-            found.tensor, fix, {"declared": shape, "graph": found.shape},
+            found.tensor, fix, {"declared": shape, "graph": found.shape}, remedy,
         )]
     return []
 
 
-def _recreate(model: Model, key: str, sig: Signature) -> str:
-    """The edit command that rebuilds a signature with dtypes and shapes taken from the graph."""
-    args = [f"--input {k}={v.name}" for k, v in sig.inputs.items() if v.name]
-    args += [f"--output {k}={v.name}" for k, v in sig.outputs.items() if v.name]
-    return (f"re-create it from the graph: metainspect edit {model.path} -o OUT --remove-signature {key} "
-            f"--add-signature {key} {' '.join(args)}")
+def _recreate(model: Model, key: str, sig: Signature) -> Remedy:
+    """The edit that rebuilds a signature with dtypes and shapes taken from the graph."""
+    return Remedy("edit", model.path, (
+        ("remove_signature", key), ("add_signature", key),
+        ("inputs", {k: v.name for k, v in sig.inputs.items() if v.name}),
+        ("outputs", {k: v.name for k, v in sig.outputs.items() if v.name})))
 
 
 def _method_conventions(key: str, sig: Signature) -> list[Finding]:
@@ -176,10 +179,11 @@ def _lookup(model: Model, index: GraphIndex, tensor: str, where: str) -> tuple[O
     name = op_name(tensor)
     if name not in index.nodes:
         close = get_close_matches(name, _similar_names(index, name), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(c + ':0' for c in close)}?" if close else \
-            "list the graph's nodes with: metainspect nodes MODEL"
+        remedy = None if close else Remedy("nodes", model.path)
+        hint = f"did you mean {', '.join(c + ':0' for c in close)}?" if remedy is None else \
+            f"list the graph's nodes: {remedy.text}"
         return None, Finding("signature.missing-tensor", ERROR, f"{where}: no node named {name!r} in the graph",
-                             tensor, hint, {"suggestions": [f"{c}:0" for c in close]})
+                             tensor, hint, {"suggestions": [f"{c}:0" for c in close]}, remedy)
     try:
         return output_spec(model, tensor), None
     except (LookupError, ValueError) as exc:
@@ -227,13 +231,14 @@ def _missing_feeds(model: Model, index: GraphIndex, outputs: list[str], fed: lis
     for name in required:
         needing = [t for t in outputs if name in reach[t]]
         spec = spec_of(model, f"{name}:0")
+        remedy = Remedy("check", model.path, (("inputs", {signature_key(name): f"{name}:0"}),))
         findings.append(Finding(
             "signature.missing-feed", ERROR,
             f"{label}: {', '.join(needing)} need{'s' if len(needing) == 1 else ''} placeholder {name!r} "
             f"({spec.dtype}, shape {spec.shape}), which is not an input; running it fails with "
             f"'You must feed a value for placeholder tensor'",
-            name, f"add it as an input: --input {signature_key(name)}={name}:0",
-            {"placeholder": f"{name}:0", "needed_by": needing, "dtype": spec.dtype, "shape": spec.shape},
+            name, f"add it as an input: {remedy.text}",
+            {"placeholder": f"{name}:0", "needed_by": needing, "dtype": spec.dtype, "shape": spec.shape}, remedy,
         ))
     return findings
 
@@ -246,16 +251,15 @@ def _unused_inputs(index: GraphIndex, inputs: dict[str, str], outputs: list[str]
     return [Finding(
         "signature.unused-input", WARNING,
         f"input {key!r} ({tensor}) does not affect any output: clients must send it for nothing",
-        tensor, f"drop --input {key}={tensor}", {},
+        tensor, f"leave input {key!r} out", {},
     ) for key, tensor in inputs.items() if tensor in specs and op_name(tensor) not in needed]
 
 
 def _proposal_finding(model: Model, proposal: Proposal) -> Finding:
     details = proposal.to_json()
+    remedy = Remedy("check", model.path, (("inputs", KEY_TENSOR), ("outputs", KEY_TENSOR)))
     if proposal.unambiguous:
         return Finding("signature.proposed", INFO, proposal.explain(), None,
-                       f"export with it, or override: metainspect check {model.path} --input KEY=TENSOR "
-                       f"--output KEY=TENSOR", details)
+                       f"export with it, or override: {remedy.text}", details, remedy)
     return Finding("signature.ambiguous", INFO, proposal.explain(), None,
-                   f"name the endpoints: metainspect check {model.path} --input KEY=TENSOR --output KEY=TENSOR "
-                   f"(candidates in details)", details)
+                   f"name the endpoints: {remedy.text} (candidates in details)", details, remedy)

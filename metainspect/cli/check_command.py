@@ -13,6 +13,7 @@ from metainspect.cli.options import (
     JsonOpt,
     OutputOpt,
     TagsOpt,
+    fix_line,
     parse_pairs,
     parse_tags,
 )
@@ -65,7 +66,7 @@ def check(
     Every finding has an id (restore.missing-key), a severity, the node or
     key concerned and a fix. JSON: {schema_version, model, checkpoint, ready,
     exit_code, verdict, counts, findings: [{id, category, severity, message,
-    subject, fix, details}], proposal}.
+    subject, fix, details, remedy}], proposal}.
 
     Exit codes: 0 ready, 1 errors (or warnings with --strict), 2 could not check.
     """
@@ -96,6 +97,8 @@ def check_document(report: "Report", strict: bool) -> dict[str, Any]:
         document[key] = value
         if key == "strict":
             document["exit_code"] = exit_code(report, strict)
+    for finding, data in zip(report.findings, document["findings"], strict=True):
+        data["fix"] = fix_line(finding)
     return document
 
 
@@ -117,7 +120,7 @@ def report_lines(report: "Report", strict: bool) -> list[tuple[str, str]]:
                 continue
             lines.append(("bold", f"  {finding.id}" + (f": {finding.subject}" if finding.subject else "")))
             lines.append(("", f"      {finding.message}"))
-            lines.append(("dim", f"      fix: {finding.fix}"))
+            lines.append(("dim", f"      fix: {fix_line(finding)}"))
         for finding_id, count in shown.items():
             if count > SHOWN_PER_ID:
                 lines.append(("dim", f"  … and {count - SHOWN_PER_ID} more {finding_id} (all of them with --json)"))

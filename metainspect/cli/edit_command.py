@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from metainspect.cli.app import app
-from metainspect.cli.options import parse_pairs, parse_shape_assignment, parse_tags
+from metainspect.cli.options import command_line, parse_pairs, parse_shape_assignment, parse_tags
 from metainspect.cli.render import emit_json, emit_lines
 
 if TYPE_CHECKING:
@@ -151,11 +151,11 @@ def _report(path: str, log: "ChangeLog", result: "WriteResult | None", plan: boo
         emit_json({
             "input": path, "output": result.output if result else None, "written": written,
             "backups": result.backups if result else [], "changes": [c.to_json() for c in log.changes],
-            "counts": log.counts(), "notes": log.notes + (result.notes if result else []),
+            "counts": log.counts(), "notes": _notes(log, result),
         })
         return
     lines = [str(change) for change in log.changes]
-    lines += [f"note: {note}" for note in log.notes + (result.notes if result else [])]
+    lines += [f"note: {note}" for note in _notes(log, result)]
     summary = ", ".join(f"{operation} {n}" for operation, n in log.counts().items()) or "no changes"
     if plan:
         lines.append(f"plan: {len(log)} changes ({summary}); nothing written")
@@ -165,3 +165,13 @@ def _report(path: str, log: "ChangeLog", result: "WriteResult | None", plan: boo
         backups = f" (backup: {', '.join(result.backups)})" if result.backups else ""
         lines.append(f"wrote {result.output}: {len(log)} changes ({summary}){backups}")
     emit_lines(lines)
+
+
+def _notes(log: "ChangeLog", result: "WriteResult | None") -> list[str]:
+    """The notes of an edit, the operations they propose worded as commands."""
+    notes = []
+    for note in log.notes + (result.notes if result else []):
+        for remedy in log.remedies:
+            note = note.replace(remedy.text, command_line(remedy))
+        notes.append(note)
+    return notes

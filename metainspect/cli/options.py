@@ -3,7 +3,8 @@
 The library takes typed values (``cast=("float32", "float16")``, sizes in bytes, shapes as
 lists); the parsers here turn flag text into them and refuse malformed text in one line naming
 the flag. Library errors speak of API arguments; :func:`flag_phrase` words each
-:class:`~metainspect.errors.Hint` with the flags a user of the command line types instead.
+:class:`~metainspect.errors.Hint` with the flags a user of the command line types instead, and
+:func:`command_line` each :class:`~metainspect.remedy.Remedy` a finding proposes as a command.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import typer
 from metainspect.errors import LfsPointerError, MetainspectError
 
 if TYPE_CHECKING:
+    from metainspect.check.findings import Finding
     from metainspect.checkpoint.selection import Dropped
     from metainspect.errors import Hint
     from metainspect.export.tf2_factory import InputSpec
     from metainspect.graph.attrs import Shape
+    from metainspect.remedy import Remedy
 
 EXIT_OK = 0
 #: ``verify`` found corrupt tensors, ``check`` found errors, ``export`` refused because of them
@@ -204,6 +207,38 @@ _FLAG_PHRASES: dict[str, Callable[[Hint, MetainspectError], str]] = {
     "list_tensors": lambda hint, exc: "use `metainspect vars`",
     "list_nodes": lambda hint, exc: f"use `metainspect nodes {hint.value}` to inspect it",
 }
+
+
+def command_line(remedy: Remedy) -> str:
+    """A library :class:`~metainspect.remedy.Remedy` as the command that does it
+    (``metainspect rewrite PREFIX -o OUT --cast float16:float32``)."""
+    from metainspect.remedy import OUT
+
+    opts = dict(remedy.options)
+    words = ["metainspect", remedy.action, remedy.target]
+    if remedy.action in ("edit", "rewrite", "export"):
+        words += ["-o", OUT]
+    words += [f"--checkpoint {c}" for c in remedy.strings("checkpoint")]
+    words += [f"--remove-signature {name}" for name in remedy.strings("remove_signature")]
+    words += [f"--add-signature {name}" for name in remedy.strings("add_signature")]
+    for option, flag in (("inputs", "--input"), ("outputs", "--output")):
+        words += [f"{flag} {key}={tensor}" for key, tensor in remedy.mapping(option).items()]
+    if "prune_to" in opts:
+        words.append("--prune-to " + ",".join(remedy.strings("prune_to")))
+    words += [f"--rename '{rule}'" for rule in remedy.strings("renames")]
+    words += [f"--drop '{pattern}'" for pattern in remedy.strings("drop")]
+    if "cast" in opts:
+        words.append("--cast " + ":".join(remedy.strings("cast")))
+    words += [flag for option, flag in (("clear_devices", "--clear-devices"), ("drop_optimizer", "--drop-optimizer"))
+              if opts.get(option)]
+    return " ".join(words)
+
+
+def fix_line(finding: Finding) -> str:
+    """A finding's ``fix`` as the command line says it: its remedy as a command."""
+    if finding.remedy is None:
+        return finding.fix
+    return finding.fix.replace(finding.remedy.text, command_line(finding.remedy), 1)
 
 
 def dropped_by(reason: Dropped) -> str:

@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from metainspect.remedy import Remedy
+
 
 @dataclass(frozen=True)
 class Change:
@@ -33,6 +35,8 @@ class ChangeLog:
     changes: list[Change] = field(default_factory=list)
     operation: str = ""
     notes: list[str] = field(default_factory=list)
+    #: metainspect operations the notes propose (each note holds its remedy's API words)
+    remedies: list[Remedy] = field(default_factory=list)
 
     def add(self, subject: str, detail: str) -> None:
         self.changes.append(Change(self.operation, subject, detail))

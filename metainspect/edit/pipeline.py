@@ -15,6 +15,7 @@ from metainspect.edit.changes import ChangeLog
 from metainspect.edit.target import EditTarget
 from metainspect.errors import Hint, MetainspectError
 from metainspect.graph.attrs import Shape
+from metainspect.remedy import Remedy
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,10 @@ def _follow_key_renames(target: EditTarget, rules: tuple[str, ...], count: int, 
     """The saver now reads renamed keys: plan a SavedModel's variables rewrite, or tell the user."""
     prefix = target.variables_prefix
     if prefix is None:
-        rules_text = " ".join(f"--rename '{rule}'" for rule in rules)
+        remedy = Remedy("rewrite", "CKPT", (("renames", tuple(rules)),))
         log.notes.append(f"{count} checkpoint keys the saver reads were renamed; a checkpoint written with the old "
-                         f"names needs the same rules: metainspect rewrite CKPT -o NEW {rules_text}")
+                         f"names needs the same rules: {remedy.text}")
+        log.remedies.append(remedy)
         return
     from metainspect.rewrite import RewriteOptions, plan_rewrite
 

@@ -205,7 +205,7 @@ def _write_saved_model_dir(target: EditTarget, out: str, changed: bool) -> Write
 
             rewrite_checkpoint(target.variables_prefix or "", os.path.join(tmp, VARIABLES_DIR, VARIABLES_DIR),
                                RewriteOptions(renames=target.checkpoint_renames))
-            result.notes.append(f"{VARIABLES_DIR}/ rewritten with the same --rename rules")
+            result.notes.append(f"{VARIABLES_DIR}/ rewritten with the same rename rules")
         with open(os.path.join(tmp, graph_name), "wb") as handle:
             handle.write(target.serialize())
     if changed and os.path.exists(os.path.join(source, FINGERPRINT_FILE)):

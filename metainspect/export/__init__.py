@@ -236,14 +236,14 @@ def _result(plan: ExportPlan, engine: str, options: ExportOptions) -> ExportResu
     resolved = [f for f in plan.report.findings if options.clear_devices and f.id.startswith(DEVICE_PIN_FINDINGS)]
     notes = [f"added main op {plan.added_main_op!r} to initialize lookup tables"] if plan.added_main_op else []
     if resolved:
-        notes.append(f"--clear-devices resolved {len(resolved)} device-pin finding(s) of check")
+        notes.append(f"clearing devices resolved {len(resolved)} device-pin finding(s) of check")
     return ExportResult(
         model=plan.model.path, engine=engine,
         signature_name=plan.signature_name if plan.signature_name in plan.meta_graph.signature_def else None,
         inputs={k: _spec_json(plan.model, v) for k, v in sorted(plan.inputs.items())},
         outputs={k: _spec_json(plan.model, v) for k, v in sorted(plan.outputs.items())},
         signature_source=plan.signature_source, tags=list(options.tags), checkpoint=plan.checkpoint,
-        verdict=plan.report.verdict + (" (before --clear-devices)" if resolved else ""),
+        verdict=plan.report.verdict + (" (before clearing devices)" if resolved else ""),
         warnings=_folded([f for f in plan.report.findings if f.severity == WARNING and f not in resolved]),
         notes=notes,
     )

@@ -364,24 +364,24 @@ class _Ranker:
 
     def _judge(self, sinks: list[Node], demoted: list[_Scored], chosen: list[Node]) -> tuple[bool, Confidence, str]:
         if not chosen:
-            return False, LOW, "no output candidates found: name the outputs with --output KEY=TENSOR"
+            return False, LOW, "no output candidates found: name the outputs"
         names = ", ".join(n.name for n in chosen)
         left_out = " (left out: " + ", ".join(f"{c.node.name} ({c.demotion})" for c in demoted[:3]) + \
             (f" and {len(demoted) - 3} more" if len(demoted) > 3 else "") + ")" if demoted else ""
         if not sinks:
             return False, LOW, (f"no sensible inference sink; best guess {names}. "
-                                "Choose the outputs with --output KEY=TENSOR")
+                                "Choose the outputs")
         if len(sinks) == 1:
             node = sinks[0]
             if _auto_named(node):
                 return False, LOW, (f"the only inference sink {node.name!r} has an auto-generated name; "
-                                    f"confirm it with --output KEY={node.name}:0")
+                                    f"confirm it as an output ({node.name}:0)")
             return True, MEDIUM if demoted else HIGH, f"{node.name!r} is the only inference sink{left_out}"
         same_inputs = len({self.mask(n.name) for n in sinks}) == 1
         if same_inputs and all(_word(n.name) in OUTPUT_WORDS for n in sinks):
             return True, MEDIUM, f"{len(sinks)} output-named sinks needing the same inputs: {names}{left_out}"
         return False, LOW, (f"{len(sinks)} candidate outputs ({names}) need different inputs or have "
-                            f"unclear names: choose with --output KEY=TENSOR")
+                            f"unclear names: choose the outputs")
 
     def _tensors_of(self, node: Node) -> list[str]:
         outs = outputs_of(self.model, node.name)

@@ -18,6 +18,7 @@ from metainspect.check.key_matching import KeyMatcher, rename_rule, scope_move
 from metainspect.check.restore import check_restore
 from metainspect.checkpoint import open_checkpoint
 from metainspect.checkpoint.renames import Renamer
+from metainspect.cli.options import fix_line
 from metainspect.graph.model import load_model
 from metainspect.graph.saver import OBJECT_GRAPH, SAVER, VARIABLES, parse_spec, restore_plan
 
@@ -102,9 +103,12 @@ def test_renamed_scope_suggests_the_rename_that_fixes_it() -> None:
         best = finding.details["suggestions"][0]
         assert best["key"] == "model/" + finding.subject.removeprefix("net/")
         assert "scope prefix moved: net/ -> model/" in best["reasons"] and best["same_dtype_and_shape"]
-        assert "--rename 'model=net'" in finding.fix
+        assert finding.remedy is not None and finding.remedy.strings("renames") == ("model=net",)
+        assert finding.remedy.text in finding.fix and "--" not in finding.fix  # the library names no flag
+        assert "--rename 'model=net'" in fix_line(finding)
     # the suggested rule, applied to the checkpoint's keys, yields every key the graph restores
-    rule = re.search(r"--rename '([^']+)'", missing[0].fix)[1]
+    assert missing[0].remedy is not None
+    (rule,) = missing[0].remedy.strings("renames")
     ckpt_keys = [name for name, _ in golden("renamed_scope")["checkpoint_contents"]["variables"]]
     assert sorted(Renamer([rule]).mapping(ckpt_keys).values()) == sorted(f.subject for f in missing)
     unused = [f for f in findings if f.id == "restore.unused-key"]
@@ -168,7 +172,9 @@ def test_dtype_mismatch_is_an_error() -> None:
     assert finding.id == "restore.dtype-mismatch" and finding.severity == ERROR
     assert finding.subject == "hidden/bias"  # the first of the saver's sorted keys
     assert finding.details["graph"]["dtype"] == "float64" and finding.details["checkpoint"]["dtype"] == "float32"
-    assert "--cast float32:float64" in finding.fix
+    assert finding.remedy is not None and finding.remedy.strings("cast") == ("float32", "float64")
+    assert "RewriteOptions(cast=('float32', 'float64'))" in finding.fix
+    assert "--cast float32:float64" in fix_line(finding)
 
 
 def test_name_based_saver_maps_an_object_based_checkpoint_by_full_name() -> None:

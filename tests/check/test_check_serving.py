@@ -11,6 +11,7 @@ from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Findi
 from metainspect.check.security import check_security
 from metainspect.check.serving import check_serving, device_kind
 from metainspect.check.signature import check_signature
+from metainspect.cli.options import fix_line
 from metainspect.graph.model import Model, load_model
 from metainspect.graph.ops import stock_registry
 
@@ -44,7 +45,7 @@ def test_device_pins_of_the_tf_written_fixture() -> None:
     assert gpu.severity == WARNING and [n["node"] for n in gpu.details["nodes"]] == ["y"]
     cpu, = found["serving.device-pin-cpu"]
     assert cpu.severity == INFO and [n["node"] for n in cpu.details["nodes"]] == ["probs"]
-    assert all("--clear-devices" in f.fix for f in (cluster, gpu, cpu))
+    assert all(".clear_devices()" in f.fix and "--clear-devices" in fix_line(f) for f in (cluster, gpu, cpu))
 
 
 def test_the_savers_own_cpu_pins_are_not_reported() -> None:
@@ -96,7 +97,8 @@ def test_summaries_on_the_path() -> None:
 def test_dataset_iterator_on_the_path_and_feeding_it_away() -> None:
     model = load_model(CHECK / "unsafe_ops" / "model.meta")
     pipeline, = by_id(serve(model, outputs={"n": "total_len:0"}))["serving.input-pipeline"]
-    assert pipeline.severity == ERROR and "--input KEY=next_file:0" in pipeline.fix
+    assert pipeline.severity == ERROR and "--input KEY=next_file:0" in fix_line(pipeline)
+    assert pipeline.remedy is not None and pipeline.remedy.mapping("inputs") == {"KEY": "next_file:0"}
     wheres = {n["where"] for n in pipeline.details["nodes"]}
     assert "function _make_dataset_ARMz4GGBoKs" in wheres  # through the iterator's dataset_factory
     assert "serving.input-pipeline" not in by_id(serve(model, inputs={"f": "next_file:0"},

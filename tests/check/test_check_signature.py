@@ -9,6 +9,7 @@ import pytest
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding
 from metainspect.check.signature import check_signature
+from metainspect.cli.options import fix_line
 from metainspect.graph.attrs import shapes_compatible
 from metainspect.graph.model import load_model
 from metainspect.graph.proposal import Proposal, keyed_tensors, propose
@@ -52,7 +53,7 @@ def test_outputs_needing_different_inputs_are_ambiguous() -> None:
     assert not proposal.unambiguous and proposal.confidence == "low"
     assert set(proposal.outputs.values()) == {"probs:0", "label:0", "similarity:0", "b_copy:0"}
     assert proposal.inputs == {"a": "a:0", "b": "b:0"}
-    assert "--output" in proposal.explain()
+    assert proposal.explain().endswith("choose the outputs")
     finding = only(findings, "signature.ambiguous")
     ranked = [c["tensor"] for c in finding.details["candidates"] if c["role"] == "output"]
     assert ranked[0] == "probs:0"  # output-named sink ranks first
@@ -112,7 +113,7 @@ def test_control_flow_plumbing_is_not_an_output() -> None:
 def test_no_candidates_says_so() -> None:
     _, proposal = run(IO / "partitioned_mismatch" / "model.meta")
     assert proposal.outputs == {} and not proposal.unambiguous
-    assert "--output" in proposal.explain()
+    assert proposal.explain().endswith("no output candidates found: name the outputs")
 
 
 def test_proposal_is_memoised_per_model() -> None:
@@ -142,7 +143,7 @@ def test_missing_feed_lists_the_placeholder() -> None:
     finding = only(findings, "signature.missing-feed")
     assert finding.severity == ERROR and finding.subject == "labels"
     assert finding.details["needed_by"] == ["loss:0"] and finding.details["dtype"] == "int64"
-    assert "--input labels=labels:0" in finding.fix
+    assert "--input labels=labels:0" in fix_line(finding) and "inputs={'labels': 'labels:0'}" in finding.fix
     assert not proposal.unambiguous
 
 

@@ -49,7 +49,10 @@ def test_json_document(cli: Cli) -> None:
     assert doc["counts"]["error"] == 4 and doc["verdict"] == "NOT READY: 4 errors, 4 warnings"
     severities = [f["severity"] for f in doc["findings"]]
     assert severities == sorted(severities, key=[ERROR, WARNING, INFO].index)
-    assert set(doc["findings"][0]) == {"id", "category", "severity", "message", "subject", "fix", "details"}
+    assert set(doc["findings"][0]) == {"id", "category", "severity", "message", "subject", "fix", "details", "remedy"}
+    rename = next(f for f in doc["findings"] if f["id"] == "restore.missing-key")
+    assert rename["remedy"] == {"action": "rewrite", "target": doc["checkpoint"], "options": {"renames": ["model=net"]}}
+    assert rename["fix"].endswith(f"metainspect rewrite {doc['checkpoint']} -o OUT --rename 'model=net'")
     assert doc["proposal"]["outputs"]  # the signature check's proposal rides along
 
 

@@ -94,7 +94,7 @@ class Hit(NamedTuple):
 def check_security(ctx: CheckContext) -> list[Finding]:
     """Python, native code, network and file access wherever they hide, by when they run."""
     index = index_of(ctx.model)
-    known = stock_registry().ops | set(index.functions) | {s.function for s in index.inner_sites() if s.function}
+    known = stock_registry().ops
     candidates = index.scan(lambda node: _candidate(node, known))
     hits = [hit for site, kind in candidates for hit in _evaluate(index, site, kind)]
     if not hits:
@@ -118,9 +118,9 @@ def check_security(ctx: CheckContext) -> list[Finding]:
 
 # -- what a node can do ---------------------------------------------------------------------------
 
-def _candidate(node: Node, known: frozenset[str] | set[str]) -> str | None:
-    """A cheap first look by op type alone: "python", "native", "io" or None (``known``: stock ops and
-    the functions of the model and of its nested GraphDefs, which nodes call as ops)."""
+def _candidate(node: Node, known: frozenset[str]) -> str | None:
+    """A cheap first look by op type alone: "python", "native" (an op ``known``, the stock registry,
+    lacks: maybe a call of one of the graph's functions, which :func:`_evaluate` tells), "io" or None."""
     op = node.op
     if op in _IO_OPS:
         return "io"
@@ -137,7 +137,7 @@ def _evaluate(index: GraphIndex, site: Site, kind: str) -> list[Hit]:
         token = _attr_strings(node, "token")
         return [Hit(site, "python", tuple(f"token {t}" for t in token))]
     if kind == "native":
-        return [Hit(site, "native", ())]
+        return [] if node.op not in CODE_LOADING_OPS and index.calls_own_function(site) else [Hit(site, "native", ())]
     op = node.op
     if op in CHECKPOINT_OPS and saver_checkpoint_op(index, site):
         return []
@@ -163,6 +163,10 @@ def _by_attr(site: Site, op: str) -> list[Hit]:
     values = _attr_strings(node, LOCATION_ATTRS[op])
     if op in ("Copy", "CopyHost"):  # "DebugIdentity;file:///dir;0"
         values = [parts[1] for spec in values if len(parts := spec.split(";")) > 1 and parts[1]]
+    elif op == "DumpTensor":  # log_dir_path/file_name, unless disabled
+        enabled = "enabled" not in node.proto.attr or node.proto.attr["enabled"].b
+        values = [f"{v.rstrip('/')}/{name}" for v in values for name in _attr_strings(node, "file_name") or [""]
+                  if enabled]
     if op == "PrintV2":
         values = [v for v in values or ["stderr"] if v not in CONSOLE_STREAMS]
     elif op in PROTO_DESCRIPTOR_OPS:

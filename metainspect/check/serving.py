@@ -103,10 +103,10 @@ def device_pins(model: Model, index: GraphIndex) -> list[Finding]:
 def unknown_ops(model: Model, index: GraphIndex) -> list[Finding]:
     """One finding per op name stock TensorFlow does not register (function calls excepted)."""
     registry = stock_registry()
-    known = registry.ops | set(index.functions) | {s.function for s in index.inner_sites() if s.function}
     by_op: dict[str, list[Site]] = {}
-    for site, op in index.scan(lambda node: node.op if node.op not in known else None):
-        by_op.setdefault(op, []).append(site)
+    for site, op in index.scan(lambda node: node.op if node.op not in registry.ops else None):
+        if not index.calls_own_function(site):
+            by_op.setdefault(op, []).append(site)
     own_defs = {op.name for op in model.meta_graph.meta_info_def.stripped_op_list.op}
     findings = []
     for op, found in sorted(by_op.items()):

@@ -111,13 +111,14 @@ CATEGORIES: Mapping[Category, frozenset[str]] = MappingProxyType({
         "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "SqlDataset", "ExperimentalSqlDataset",
         "MatchingFilesDataset", "ExperimentalMatchingFilesDataset", "LoadDataset", "LoadAndRemapMatrix",
         "GenerateVocabRemapping", "SnapshotDatasetReader", "SnapshotChunkDataset", "ListSnapshotChunksDataset",
-        "DTensorRestoreV2",
+        "DTensorRestoreV2", "RecordInput",
     },
     # ops writing files: through a path input, or a summary writer another op created
     "file-write": _SAVE | _SUMMARY_WRITES | {
         "WriteFile", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord", "SaveDataset", "SaveDatasetV2",
         "SnapshotDataset", "SnapshotDatasetV2", "CreateSummaryFileWriter", "CreateSummaryDbWriter",
         "MergeV2Checkpoints", "CacheDataset", "CacheDatasetV2", "DistributedSave", "CalibrationStatisticsSaver",
+        "DumpTensor",
     },
     # lookup-table initializers reading a vocabulary file (a SavedModel's assets, or any path)
     "table-from-file": _TABLE_FROM_FILE,
@@ -234,10 +235,22 @@ PROTOCOL_INPUTS: Mapping[str, int] = MappingProxyType({
 })
 #: datasets whose elements are their inputs (one element, or one slice of them per element)
 ELEMENT_SOURCES = frozenset({"TensorDataset", "TensorSliceDataset"})
+#: datasets whose elements hold the values of their input dataset's (input 0): reordered, repeated,
+#: batched, filtered, prefetched…
+ELEMENT_KEEPING = frozenset({
+    "ShuffleDataset", "ShuffleDatasetV2", "ShuffleDatasetV3", "ShuffleAndRepeatDataset", "ShuffleAndRepeatDatasetV2",
+    "RepeatDataset", "PrefetchDataset", "CacheDataset", "CacheDatasetV2", "TakeDataset", "SkipDataset",
+    "ShardDataset", "OptionsDataset", "ModelDataset", "MaxIntraOpParallelismDataset", "PrivateThreadPoolDataset",
+    "ExperimentalMaxIntraOpParallelismDataset", "ExperimentalPrivateThreadPoolDataset", "FilterDataset",
+    "AssertCardinalityDataset", "BatchDataset", "BatchDatasetV2", "PaddedBatchDataset", "PaddedBatchDatasetV2",
+    "UnbatchDataset", "ExperimentalUnbatchDataset", "RebatchDataset", "RebatchDatasetV2", "AutoShardDataset",
+    "ExperimentalAutoShardDataset", "FinalizeDataset", "TakeWhileDataset", "AssertNextDataset",
+})
 #: the attr naming the file, stream or URLs an op uses
 LOCATION_ATTRS: Mapping[str, str] = MappingProxyType({
     "ImmutableConst": "memory_region_name", "PrintV2": "output_stream", "DecodeProtoV2": "descriptor_source",
     "EncodeProto": "descriptor_source", "CalibrationStatisticsSaver": "output_file_path",
+    "RecordInput": "file_pattern", "DumpTensor": "log_dir_path",
     **{op: "debug_urls" for op in ("DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount",
                                    "DebugNumericSummary")},
     "Copy": "debug_ops_spec", "CopyHost": "debug_ops_spec",

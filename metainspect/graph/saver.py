@@ -219,7 +219,7 @@ def saver_checkpoint_op(index: GraphIndex, site: Site) -> bool:
     path is no saver's, and neither is a checkpoint op in a serialized GraphDef.
     """
     from metainspect.graph.ops import CHECKPOINT_OPS, LOCATION_INPUTS
-    from metainspect.graph.values import depends_on
+    from metainspect.graph.values import extends_path
 
     node = site.node
     if node.op not in CHECKPOINT_OPS or node.op not in LOCATION_INPUTS or site.host is not None:
@@ -228,7 +228,7 @@ def saver_checkpoint_op(index: GraphIndex, site: Site) -> bool:
         index.memo["filename_tensors"] = filename_tensors(index.model.meta_graph)
     targets: set[str] = index.memo["filename_tensors"]
     position = LOCATION_INPUTS[node.op]
-    return bool(targets) and position < len(node.inputs) and depends_on(index, site, node.inputs[position], targets)
+    return bool(targets) and position < len(node.inputs) and extends_path(index, site, node.inputs[position], targets)
 
 
 def unnamed_saver_op(index: GraphIndex, site: Site) -> bool:

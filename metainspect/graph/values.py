@@ -4,8 +4,8 @@
 variable reads (to the values assigned to the variable), and function arguments (to every call
 site, and to a TF2 object graph's bound inputs) until it reaches constants, the model's assets
 (tensors a SavedModel loader sets to the path of one of its asset files), or something only
-known at run time (a fed placeholder, a computed value). :func:`depends_on` asks the broader
-question whether a tensor is computed from given graph nodes at all, through any op.
+known at run time (a fed placeholder, a computed value). :func:`extends_path` asks whether a path
+is a given filename tensor or a shard name a saver makes from it.
 
 Calls map arguments to call inputs by the convention of the calling op: ``PartitionedCall``-like
 ops and functions called as ops pass input *i* as argument *i*; ``If`` and ``Case`` skip their
@@ -18,10 +18,11 @@ first ones. Both walks are bounded (:data:`MAX_STEPS`) and never raise on a malf
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from itertools import islice, product
 from typing import TYPE_CHECKING, NamedTuple
 
 from metainspect.graph.names import function_input, op_name, output_index, tensor_name
-from metainspect.graph.ops import ASSIGN_OPS, CONST_OPS, ELEMENT_SOURCES, IDENTITY_OPS, PLACEHOLDER_OPS
+from metainspect.graph.ops import ASSIGN_OPS, CONST_OPS, ELEMENT_KEEPING, ELEMENT_SOURCES, IDENTITY_OPS, PLACEHOLDER_OPS
 from metainspect.graph.walk import Scope, Site, variable_behind
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ _DIRECT_CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall", "TPUPar
 _BRANCHING_CALLS = frozenset({"If", "StatelessIf", "Case", "StatelessCase"})
 #: ops whose output holds the values of an input (of input 0; IdentityN: of the input its output is)
 _PASS_THROUGH = IDENTITY_OPS | {"IdentityN", "Reshape", "ExpandDims", "Squeeze", "StopGradient"}
+#: string joins followed inside one another, and the values one join makes, at most
+_MAX_JOINS = 3
+#: dataset transformations followed back to the dataset a function's elements come from, at most
+_MAX_DATASET_CHAIN = 64
+_MAX_JOINED = 16
+#: ops a saver makes its shard names with, keeping input 0 as the start of the path
+_PATH_EXTENDING = IDENTITY_OPS | {"StringJoin", "ShardedFilename", "ShardedFilespec"}
 
 
 class Origins(NamedTuple):
@@ -62,6 +70,11 @@ class Caller(NamedTuple):
 
 def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
     """Where the tensor ``ref``, an input of ``site``'s node, comes from (see the module docstring)."""
+    return _origins(index, index.scope(site), ref, 0)
+
+
+def _origins(index: GraphIndex, scope: Scope, ref: str, depth: int) -> Origins:
+    """:func:`origins` of ``ref`` in ``scope``, ``depth`` string joins deep."""
     from metainspect.graph.collections import asset_tensors
 
     if "assets" not in index.memo:
@@ -70,7 +83,7 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
     constants: dict[str, None] = {}
     files: dict[str, None] = {}
     runtime = unbound = False
-    pending = [(index.scope(site), ref)]
+    pending = [(scope, ref)]
     seen: set[tuple[int, str]] = set()
     while pending:
         if len(seen) >= MAX_STEPS:
@@ -91,14 +104,19 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
             pending += found or []
             if bound is not None:
                 constants.update(dict.fromkeys(bound.constants))
-                files.update(dict.fromkeys(bound.assets))
+                for asset in bound.assets:
+                    _add_asset(asset, files, constants)
                 runtime = runtime or bound.runtime
             continue
         node = source
         if node is None:
             runtime = True
         elif at_graph and tensor_name(_graph_ref(ref)) in assets:
-            files[assets[tensor_name(_graph_ref(ref))] or _first_string(node)] = None
+            declared = assets[tensor_name(_graph_ref(ref))]
+            if declared:
+                _add_asset(declared, files, constants)
+            else:
+                files[_first_string(node)] = None
         elif node.op in CONST_OPS:
             constants.update(dict.fromkeys(_strings(node)))
         elif node.op in _PASS_THROUGH and node.inputs:
@@ -109,6 +127,10 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
                 runtime = True
         elif node.op in PLACEHOLDER_OPS:
             runtime = True
+        elif node.op == "StringJoin" and depth < _MAX_JOINS:
+            joined = _joined(index, scope, node, depth)
+            constants.update(dict.fromkeys(joined.constants))
+            runtime = runtime or joined.runtime
         elif at_graph and (variable := variable_behind(scope.nodes, ref)) is not None:
             assigned = list(_assigned_values(index, variable))
             runtime = runtime or not assigned
@@ -119,11 +141,15 @@ def origins(index: GraphIndex, site: Site, ref: str) -> Origins:
     return Origins(tuple(constants), tuple(files), runtime or not (constants or files or unbound))
 
 
-def depends_on(index: GraphIndex, site: Site, ref: str, targets: Collection[str]) -> bool:
-    """True when tensor ``ref`` (an input of ``site``'s node) is computed from one of the graph nodes
-    ``targets`` through data inputs, following function arguments to their call sites."""
+def extends_path(index: GraphIndex, site: Site, ref: str, targets: Collection[str]) -> bool:
+    """True when the path ``ref`` (an input of ``site``'s node) is one of the graph nodes ``targets``
+    or a name made from it as TensorFlow's savers make shard names: through Identity, the first part
+    of a ``StringJoin`` (other parts constant suffixes without ``..``), ``ShardedFilename`` and
+    ``ShardedFilespec``, and function arguments to their call sites. Any other op (a regex replace,
+    a join putting something before it) makes another path."""
     pending = [(index.scope(site), ref)]
     seen: set[tuple[int, str]] = set()
+    reached = False
     while pending and len(seen) < MAX_STEPS:
         scope, ref = pending.pop()
         if (id(scope), ref) in seen:
@@ -131,12 +157,32 @@ def depends_on(index: GraphIndex, site: Site, ref: str, targets: Collection[str]
         seen.add((id(scope), ref))
         source = _source(scope, ref)
         if isinstance(source, int):
-            pending += _argument(index, scope, source) or []
-        elif source is not None:
-            if scope.function is None and scope.nesting is None and source.name in targets:
-                return True
-            pending += [(scope, i) for i in source.inputs]
-    return False
+            found = _argument(index, scope, source)
+            if not found:
+                return False
+            pending += found
+            continue
+        if source is None or (not source.inputs and source.name not in targets):
+            return False
+        if scope.function is None and scope.nesting is None and source.name in targets:
+            reached = True
+            continue
+        if source.op not in _PATH_EXTENDING or any(".." in text for text in _suffixes(scope, source)):
+            return False
+        pending.append((scope, source.inputs[0]))
+    return not pending and reached
+
+
+def _suffixes(scope: Scope, join: Node) -> list[str]:
+    """The constant strings a ``StringJoin`` puts after its first part (its separator too)."""
+    if join.op != "StringJoin":
+        return []
+    texts = [value.s.decode("utf-8", "replace") for key, value in join.proto.attr.items() if key == "separator"]
+    for ref in join.inputs[1:]:
+        node = _source(scope, ref)
+        if node is not None and not isinstance(node, int) and node.op in CONST_OPS:
+            texts += _strings(node)
+    return texts
 
 
 def callers(index: GraphIndex, function: str) -> list[Caller]:
@@ -182,6 +228,28 @@ def _source(scope: Scope, ref: str) -> Node | int | None:
     return scope.nodes.get(parsed.node)
 
 
+def _joined(index: GraphIndex, scope: Scope, join: Node, depth: int) -> Origins:
+    """What a ``StringJoin`` can make: its parts' values joined (a part known only at run time is ``*``,
+    so ``gs://bucket/*`` still names the bucket), :data:`_MAX_JOINED` combinations at most."""
+    separator = join.proto.attr["separator"].s.decode("utf-8", "replace") if "separator" in join.proto.attr else ""
+    parts = [_origins(index, scope, ref, depth + 1) for ref in join.inputs[:_MAX_JOINED]]
+    choices = [[*part.constants, *(f"assets/{a}" for a in part.assets)] + (["*"] if part.runtime else [])
+               for part in parts]
+    joined = [separator.join(combination) for combination in islice(product(*choices), _MAX_JOINED)]
+    runtime = any(part.runtime for part in parts) or len(join.inputs) > _MAX_JOINED
+    return Origins(tuple(j for j in joined if j.strip("*" + separator)), (), runtime)
+
+
+def _add_asset(filename: str, files: dict[str, None], constants: dict[str, None]) -> None:
+    """An asset file of the model, or, when its name leaves the assets directory (``../x``, ``/x``),
+    the path the loader reads instead (a path like any other)."""
+    parts = filename.replace("\\", "/").split("/")
+    if filename.startswith(("/", "\\")) or ".." in parts or (parts[0].endswith(":") and len(parts[0]) == 2):
+        constants[f"assets/{filename}"] = None
+    else:
+        files[filename] = None
+
+
 def _graph_ref(ref: str) -> str:
     return ref[1:] if ref.startswith("^") else ref
 
@@ -213,6 +281,10 @@ def _element(caller: Caller, arg: int) -> str | None:
     if "Targuments" not in node.proto.attr or not node.inputs:
         return None
     dataset = _source(caller.scope, node.inputs[0])
+    for _ in range(_MAX_DATASET_CHAIN):
+        if isinstance(dataset, int) or dataset is None or dataset.op not in ELEMENT_KEEPING or not dataset.inputs:
+            break
+        dataset = _source(caller.scope, dataset.inputs[0])
     if isinstance(dataset, int) or dataset is None or dataset.op not in ELEMENT_SOURCES:
         return None
     return dataset.inputs[arg] if arg < len(dataset.inputs) else None

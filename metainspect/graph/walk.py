@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from metainspect.graph.model import Function, Node
 from metainspect.graph.names import op_name, tensor_name
@@ -34,6 +34,8 @@ GRAPH = "graph"
 MAX_NESTING = 4
 _DT_STRING = 7
 _OP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_>.]*$")
+#: how a nested GraphDef was stored: ``plain``, ``base64``, ``zlib of serialized tensor``… (:func:`parse_graph_def`)
+Encoding = str
 #: the longest chain of pass-through ops (reads, identities) followed; see :func:`follow`
 MAX_CHAIN = 64
 
@@ -63,12 +65,15 @@ class Site(NamedTuple):
 
 class Nesting(NamedTuple):
     """How a GraphDef was found inside a node: the attr, the element of a string tensor (None for a
-    scalar or a string attr), whether it was base64-encoded, and how deep (1: in the model's own graph)."""
+    scalar or a string attr), how it was stored (``plain``, ``base64``, ``zlib of serialized tensor``…: see
+    :func:`parse_graph_def`), and how deep (1: in the model's own graph)."""
 
     attr: str
     element: int | None
-    encoding: Literal["plain", "base64"]
+    encoding: Encoding
     depth: int
+    #: the names of the nested GraphDef's functions (what its nodes can call as ops)
+    library: frozenset[str] = frozenset()
 
 
 class Scope:
@@ -196,12 +201,19 @@ class GraphIndex:
             self._callees[fn] = frozenset(found)
         return self._callees[fn]
 
+    def calls_own_function(self, site: Site) -> bool:
+        """Whether the site's node calls a function of its own graph's library as an op (the model's
+        library for the model's nodes, the nested GraphDef's for its nodes: never another's)."""
+        if site.scope is not None and site.scope.nesting is not None:
+            return site.node.op in site.scope.nesting.library
+        return site.node.op in self.functions
+
     def inner_sites(self) -> list[Site]:
         """The nodes of library functions and of GraphDefs nested in attributes (anywhere)."""
         if self._inner is None:
             top = [Site(node, GRAPH) for node in self.model.nodes() if _may_hold_graph(node)]
             self._inner = _function_sites(self.functions.values(), GRAPH, None)
-            self._inner += _nested_sites(top + self._inner, 1)
+            self._inner += _nested_sites(top + self._inner, 1, [MAX_INFLATED])
         return self._inner
 
     def scan(self, classify: Callable[[Node], T | None]) -> list[tuple[Site, T]]:
@@ -433,15 +445,17 @@ def _function_sites(functions: Iterable[Function], where: str, host: Site | None
     return sites
 
 
-def _nested_sites(hosts: list[Site], depth: int) -> list[Site]:
-    """Sites of the GraphDefs serialized in the hosts' attrs, and of GraphDefs nested in those."""
+def _nested_sites(hosts: list[Site], depth: int, budget: list[int]) -> list[Site]:
+    """Sites of the GraphDefs serialized in the hosts' attrs, and of GraphDefs nested in those
+    (``budget[0]``: bytes compressed strings may still inflate to, for the whole model)."""
     found: list[Site] = []
     for host in hosts:
         if not _may_hold_graph(host.node):
             continue
-        for (attr, element, encoding), graph_def in nested_graph_defs(host.node):
-            nesting = Nesting(attr, element, encoding, depth)
-            stored = f"{'base64 of a ' if encoding == 'base64' else ''}GraphDef in attr {attr!r}" + \
+        for (attr, element, encoding), graph_def in nested_graph_defs(host.node, budget):
+            nesting = Nesting(attr, element, encoding, depth,
+                              frozenset(fn.signature.name for fn in graph_def.library.function))
+            stored = f"{'' if encoding == 'plain' else encoding + ' of a '}GraphDef in attr {attr!r}" + \
                 ("" if element is None else f" element {element}")
             label = f"{stored} of {host.node.name} ({host.where})"
             functions = [Function(fn.signature.name, [(a.name, "") for a in fn.signature.input_arg], [],
@@ -452,7 +466,7 @@ def _nested_sites(hosts: list[Site], depth: int) -> list[Site]:
             inner += _function_sites(functions, label, host, nesting)
             found += inner
             if depth < MAX_NESTING:
-                found += _nested_sites(inner, depth + 1)
+                found += _nested_sites(inner, depth + 1, budget)
     return found
 
 
@@ -471,13 +485,17 @@ def _may_hold_graph(node: Node) -> bool:
     return False
 
 
-def nested_graph_defs(node: Node) -> Iterator[tuple[tuple[str, int | None, Literal["plain", "base64"]], Any]]:
+NestedGraph = tuple[tuple[str, int | None, Encoding], Any]
+
+
+def nested_graph_defs(node: Node, budget: list[int] | None = None) -> Iterator[NestedGraph]:
     """GraphDefs serialized in a node's string values: ``((attr, element, encoding), GraphDef)``.
 
     Every string attr of every op (a constant's ``value``, a custom op's attrs, an ``_``-prefixed
-    attr TensorFlow ignores on a stock op), every element of a string list or string tensor, raw
-    or base64-encoded (see :func:`parse_graph_def`). The cost is linear in the bytes the node
-    holds: a cheap test of each string's first byte keeps the rest of a vocabulary from being parsed.
+    attr TensorFlow ignores on a stock op), every element of a string list or string tensor, however
+    stored (see :func:`parse_graph_def`, which ``budget`` is passed to). The cost is linear in the
+    bytes the node holds (and the inflation budget): a cheap test of each string's first byte keeps
+    the rest of a vocabulary from being parsed.
     """
     attrs = node.proto.attr
     for attr in attrs:
@@ -493,7 +511,7 @@ def nested_graph_defs(node: Node) -> Iterator[tuple[tuple[str, int | None, Liter
             continue
         single = len(candidates) == 1
         for element, blob in enumerate(candidates):
-            found = parse_graph_def(blob)
+            found = parse_graph_def(blob, budget)
             if found is not None:
                 yield (attr, None if single else element, found[1]), found[0]
 
@@ -501,39 +519,133 @@ def nested_graph_defs(node: Node) -> Iterator[tuple[tuple[str, int | None, Liter
 #: first bytes of a serialized GraphDef: a tag of field node (1), library (2), version (3), versions (4)
 #: or debug_info (5), in whatever order a writer put them
 _GRAPH_TAGS = frozenset({0x0A, 0x12, 0x18, 0x22, 0x2A})
-#: first characters of the base64 of such a byte (its top six bits)
-_BASE64_LEADS = frozenset(b"CEGIK")
-_BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+={0,2}")
+#: first bytes of the wrappers a GraphDef can hide in: a MetaGraphDef (any of its first seven fields),
+#: a SavedModel or a serialized TensorProto (a varint field 1: schema version, dtype)
+_META_GRAPH_TAGS = frozenset({0x0A, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A})
+_VARINT_FIELD_1 = 0x08
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZLIB_LEAD = 0x78
+#: first characters of base64 text whose bytes start like any of the above (a byte's top six bits)
+_BASE64_LEADS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[byte >> 2]
+    for byte in (*_GRAPH_TAGS, *_META_GRAPH_TAGS, _VARINT_FIELD_1, _GZIP_MAGIC[0], _ZLIB_LEAD))
+#: base64 text, standard or URL-safe alphabet, padded or not, broken into lines or not
+_BASE64 = re.compile(rb"[A-Za-z0-9+/\s]+={0,2}\s*|[A-Za-z0-9_\-\s]+={0,2}\s*")
 #: the shortest serialized GraphDef with one named node (node tag, length, name tag, length, name)
 _MIN_GRAPH = 5
+#: wrappers unwrapped one inside another at most (base64 of zlib of a serialized tensor…)
+_MAX_WRAPPING = 4
+#: bytes compressed strings may inflate to, all of them together, in one call (more is not looked at)
+MAX_INFLATED = 64 << 20
 
 
-def parse_graph_def(blob: bytes) -> tuple[Any, Literal["plain", "base64"]] | None:
-    """``blob`` as a GraphDef (raw or base64 of one) when it plausibly is one, else None (never raises).
+def parse_graph_def(blob: bytes, budget: list[int] | None = None) -> tuple[Any, Encoding] | None:
+    """``blob`` as a GraphDef when it plausibly is one, else None (never raises), with how it was stored.
 
-    Only bytes that start with a GraphDef field tag (any field first), or base64 text whose
-    first character encodes one, are parsed; a parse counts only when every node (of the graph
+    ``plain`` bytes; a ``meta graph`` or ``saved model`` holding one; one element of a ``serialized
+    tensor`` of strings; ``zlib`` or ``gzip`` compressed (inflating to ``budget[0]`` bytes at most, which
+    it lowers: one budget shared by many calls bounds them all; :data:`MAX_INFLATED` by default);
+    ``base64`` text (either alphabet, padded or not, in lines or not); and these inside each other
+    (``base64 of zlib``), :data:`_MAX_WRAPPING` deep. Only bytes starting the way one of these does
+    are looked at, so a vocabulary is never parsed; a parse counts only when every node (of the graph
     and of its functions) has a name and a plausible op name, and there is at least one.
     """
-    if len(blob) < _MIN_GRAPH:
-        return None
-    if blob[0] in _GRAPH_TAGS:
-        graph_def = _parse(blob)
-        if graph_def is not None:
-            return graph_def, "plain"
-    if blob[0] in _BASE64_LEADS and len(blob) >= 4 * ((_MIN_GRAPH + 2) // 3) and _BASE64.fullmatch(blob):
-        import base64
-        import binascii
+    return _unwrap(blob, 0, budget if budget is not None else [MAX_INFLATED])
 
-        try:
-            raw = base64.b64decode(blob) if b"-" not in blob and b"_" not in blob else base64.urlsafe_b64decode(blob)
-        except (binascii.Error, ValueError):
-            return None
-        if raw[:1] and raw[0] in _GRAPH_TAGS:
-            graph_def = _parse(raw)
-            if graph_def is not None:
-                return graph_def, "base64"
+
+def _unwrap(blob: bytes, depth: int, budget: list[int]) -> tuple[Any, Encoding] | None:
+    """:func:`parse_graph_def` ``depth`` wrappers deep, with ``budget[0]`` bytes left to inflate."""
+    if len(blob) < _MIN_GRAPH or depth > _MAX_WRAPPING:
+        return None
+    lead = blob[0]
+    if lead in _GRAPH_TAGS and (graph_def := _parse(blob)) is not None:
+        return graph_def, "plain"
+    inner: list[tuple[bytes, str]] = []
+    if lead in _META_GRAPH_TAGS or lead == _VARINT_FIELD_1:
+        found = _in_wrapper(blob, lead)
+        if found is not None:
+            return found
+    if lead == _VARINT_FIELD_1:
+        inner += [(element, "serialized tensor") for element in _tensor_strings(blob)]
+    if lead == _ZLIB_LEAD or blob[:2] == _GZIP_MAGIC:
+        inflated = _inflate(blob, budget)
+        if inflated is not None:
+            inner.append((inflated, "gzip" if blob[:2] == _GZIP_MAGIC else "zlib"))
+    if lead in _BASE64_LEADS and len(blob) >= 8 and _BASE64.fullmatch(blob):
+        decoded = _base64(blob)
+        if decoded is not None:
+            inner.append((decoded, "base64"))
+    for data, encoding in inner:
+        found = _unwrap(data, depth + 1, budget)
+        if found is not None:
+            return found[0], encoding if found[1] == "plain" else f"{encoding} of {found[1]}"
     return None
+
+
+def _in_wrapper(blob: bytes, lead: int) -> tuple[Any, Encoding] | None:
+    """The GraphDef of a serialized MetaGraphDef or SavedModel (its first meta graph holding one)."""
+    from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
+
+    from metainspect.proto.saved_model_pb2 import SavedModel
+
+    wrappers: list[tuple[Any, str]] = [(MetaGraphDef, "meta graph")] if lead in _META_GRAPH_TAGS else []
+    if lead in (_VARINT_FIELD_1, 0x12):
+        wrappers.append((SavedModel, "saved model"))
+    for message, encoding in wrappers:
+        try:
+            parsed = message.FromString(blob)
+        except Exception:  # noqa: BLE001 - protobuf raises several types on garbage
+            continue
+        metas = [parsed] if encoding == "meta graph" else list(parsed.meta_graphs)
+        for meta in metas:
+            if meta.HasField("graph_def") and _valid(meta.graph_def):
+                return meta.graph_def, encoding
+    return None
+
+
+def _tensor_strings(blob: bytes) -> list[bytes]:
+    """The string elements of a serialized TensorProto (none when it is not one)."""
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+    try:
+        tensor = TensorProto.FromString(blob)
+    except Exception:  # noqa: BLE001 - protobuf raises several types on garbage
+        return []
+    return list(tensor.string_val) if tensor.dtype == _DT_STRING else []
+
+
+def _inflate(blob: bytes, budget: list[int]) -> bytes | None:
+    """zlib or gzip data inflated, up to the ``budget[0]`` bytes left (None when it is neither)."""
+    import zlib
+
+    if budget[0] <= 0:
+        return None
+    try:
+        data = zlib.decompressobj(31 if blob[:2] == _GZIP_MAGIC else 15).decompress(blob, budget[0])
+    except zlib.error:
+        return None
+    budget[0] -= len(data)
+    return data or None
+
+
+def _base64(blob: bytes) -> bytes | None:
+    import base64
+    import binascii
+
+    text = b"".join(blob.split()).rstrip(b"=")
+    text += b"=" * (-len(text) % 4)
+    try:
+        if b"-" in text or b"_" in text:
+            return base64.urlsafe_b64decode(text)
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _valid(graph_def: Any) -> bool:
+    """At least one node, and every node (of the graph and its functions) named, with a plausible op."""
+    nodes = [*graph_def.node, *(n for fn in graph_def.library.function for n in fn.node_def)]
+    return bool(nodes) and all(n.name and _OP_NAME.match(n.op) for n in nodes)
 
 
 def _parse(blob: bytes) -> Any:
@@ -543,7 +655,4 @@ def _parse(blob: bytes) -> Any:
         graph_def = GraphDef.FromString(blob)
     except Exception:  # noqa: BLE001 - protobuf raises several types on garbage; garbage is not a graph
         return None
-    nodes = [*graph_def.node, *(n for fn in graph_def.library.function for n in fn.node_def)]
-    if not nodes or not all(n.name and _OP_NAME.match(n.op) for n in nodes):
-        return None
-    return graph_def
+    return graph_def if _valid(graph_def) else None

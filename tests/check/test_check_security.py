@@ -206,3 +206,75 @@ def test_an_unregistered_op_named_like_an_internal_one_is_native_code() -> None:
     model.graph_def.node.add(name="internal", op="_Retval")  # registered by stock TensorFlow
     (finding,) = secure(model).values()
     assert finding.id == "security.native-code" and finding.subject == "hidden"
+
+
+def test_a_function_of_a_nested_graph_does_not_excuse_an_op_of_the_model() -> None:
+    """Only the model's own library makes an op name a function call: a nested GraphDef that defines a
+    function named like the model's custom op does not (stock TF: "Op type not registered")."""
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    decoy = GraphDef()
+    decoy.library.function.add().signature.name = "EvilNativeOp"
+    decoy.node.add(name="call", op="EvilNativeOp")
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    _string_const(model, "decoy", decoy.SerializeToString())
+    model.graph_def.node.add(name="evil", op="EvilNativeOp")
+    (finding,) = secure(model).values()
+    assert finding.id == "security.native-code" and finding.subject == "evil"
+
+
+def _leaky_graph() -> bytes:
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    inner = GraphDef()
+    inner.node.add(name="leak", op="ReadFile").input.append("path")
+    return inner.SerializeToString()
+
+
+def test_graph_defs_however_wrapped() -> None:
+    """Base64 in any alphabet, padded or not, in lines; zlib and gzip; a serialized string tensor; a
+    MetaGraphDef or SavedModel holding the graph; and these inside each other."""
+    import base64
+    import gzip
+    import zlib
+
+    from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+    from metainspect.proto.saved_model_pb2 import SavedModel
+
+    raw = _leaky_graph()
+    tensor = TensorProto(dtype=7, string_val=[b"vocab", raw]).SerializeToString()
+    meta = MetaGraphDef()
+    meta.meta_info_def.tags.append("serve")
+    meta.graph_def.ParseFromString(raw)
+    saved = SavedModel(saved_model_schema_version=1)
+    saved.meta_graphs.add().CopyFrom(meta)
+    cases = {
+        base64.urlsafe_b64encode(raw).rstrip(b"="): "base64",
+        base64.encodebytes(raw * 20): None,  # not one graph: 20 copies parse as one graph of 20 nodes
+        base64.encodebytes(raw): "base64",
+        zlib.compress(raw): "zlib",
+        gzip.compress(raw): "gzip",
+        tensor: "serialized tensor",
+        meta.SerializeToString(): "meta graph",
+        saved.SerializeToString(): "saved model",
+        base64.b64encode(zlib.compress(tensor)): "base64 of zlib of serialized tensor",
+    }
+    for blob, encoding in cases.items():
+        found = parse_graph_def(blob)
+        if encoding is None:
+            assert found is not None and len(found[0].node) == 20
+            continue
+        assert found is not None and found[1] == encoding, (encoding, found)
+        assert [n.op for n in found[0].node] == ["ReadFile"]
+
+
+def test_inflating_is_bounded_for_the_whole_model() -> None:
+    import zlib
+
+    bomb = zlib.compress(b"\n" * (8 << 20))
+    budget = [10 << 20]
+    assert parse_graph_def(bomb, budget) is None and budget[0] == 2 << 20
+    assert parse_graph_def(bomb, budget) is None and budget[0] == 0
+    assert parse_graph_def(zlib.compress(_leaky_graph()), budget) is None  # nothing left to inflate

@@ -14,7 +14,7 @@ from metainspect.graph import walk
 from metainspect.graph.model import Node, load_model
 from metainspect.graph.phases import LOAD_TIME, OFF_PATH, SERVING, phases
 from metainspect.graph.saver import saver_checkpoint_op, unnamed_saver_op
-from metainspect.graph.values import Origins, call_input, depends_on, origins
+from metainspect.graph.values import Origins, call_input, extends_path, origins
 from metainspect.graph.walk import GRAPH, Site, index_of, nested_graph_defs, parse_graph_def
 
 from helpers.graph import GraphBuilder
@@ -93,6 +93,52 @@ def test_values_through_a_dataset_s_elements_and_a_reshape() -> None:
     assert not found.runtime
 
 
+def test_an_asset_name_leaving_the_assets_directory_is_a_path() -> None:
+    """The loader reads assets/NAME: a NAME with '..' (or an absolute one) is a path outside the model."""
+    for filename, expected in [("vocab.txt", Origins(assets=("vocab.txt",))),
+                               ("../../../etc/passwd", Origins(constants=("assets/../../../etc/passwd",))),
+                               ("/etc/passwd", Origins(constants=("assets//etc/passwd",)))]:
+        graph = GraphBuilder().strings("vocab_path", "/build/machine/vocab.txt").add("table", "HashTableV2")
+        graph.add("init", "InitializeTableFromTextFileV2", "table", "vocab_path")
+        asset = graph.meta_graph.asset_file_def.add(filename=filename)
+        asset.tensor_info.name = "vocab_path:0"
+        index = index_of(graph.model())
+        init = site_of(index, "init")
+        assert origins(index, init, "vocab_path") == expected, filename
+
+
+def test_values_of_string_joins() -> None:
+    """A join of constants is the joined strings; a part known only at run time is '*'."""
+    graph = GraphBuilder().strings("bucket", "gs://bkt", "s3://other").strings("name", "secret")
+    graph.add("fed", "Placeholder").add("joined", "StringJoin", "bucket", "name").add("half", "StringJoin", "bucket", "fed")
+    graph.add("unknown", "StringJoin", "fed", "fed").add("read", "ReadFile", "joined")
+    model = graph.model()
+    next(n for n in model.graph_def.node if n.name == "joined").attr["separator"].s = b"/"
+    index = index_of(model)
+    read = site_of(index, "read")
+    assert origins(index, read, "joined") == Origins(constants=("gs://bkt/secret", "s3://other/secret"))
+    assert origins(index, read, "half") == Origins(constants=("gs://bkt*", "s3://other*"), runtime=True)
+    assert origins(index, read, "unknown") == Origins(runtime=True)
+
+
+def test_values_through_reordering_datasets() -> None:
+    """shuffle/repeat/batch keep the elements: a function mapped over them still gets the slices' values."""
+    graph = GraphBuilder().strings("paths", "gs://bkt/a.tfrecord").add("slices", "TensorSliceDataset", "paths")
+    graph.add("shuffled", "ShuffleDatasetV3", "slices", "n", "s", "s2", "gen").add("repeated", "RepeatDataset", "shuffled")
+    graph.add("interleaved", "InterleaveDataset", "repeated", "cycle", "block")
+    model = graph.model()
+    interleave = next(n for n in model.graph_def.node if n.name == "interleaved")
+    interleave.attr["f"].func.name = "read_records"
+    interleave.attr["Targuments"].list.SetInParent()
+    fn = model.graph_def.library.function.add()
+    fn.signature.name = "read_records"
+    fn.signature.input_arg.add(name="path")
+    fn.node_def.add(name="records", op="TFRecordDataset").input.extend(["path", "compression", "buffer"])
+    index = index_of(model)
+    records = site_of(index, "records", "read_records")
+    assert origins(index, records, "path") == Origins(constants=("gs://bkt/a.tfrecord",))
+
+
 def test_values_through_callers_of_a_tf2_function_in_a_tf1_graph() -> None:
     path = REAL_MODELS.parent / "real_models_2" / "tensorflow_tfx" / "tfma_eval_saved_model"
     if not path.is_dir():
@@ -114,7 +160,26 @@ def test_fed_computed_and_cyclic_values_are_run_time() -> None:
         site = site_of(index, name)
         assert origins(index, site, site.node.inputs[0]) == Origins(runtime=True)
     joined = site_of(index, "joined")
-    assert depends_on(index, joined, "joined", {"fed"}) and not depends_on(index, joined, "a", {"fed"})
+    assert extends_path(index, joined, "joined", {"fed"}) and not extends_path(index, joined, "a", {"fed"})
+
+
+def test_a_saver_path_is_the_filename_or_a_shard_name_made_from_it() -> None:
+    """Only what keeps the filename at the start of the path (no '..' after it) is the saver's path."""
+    graph = GraphBuilder().add("fed", "Placeholder").add("suffix", "Const").add("up", "Const")
+    graph.add("part", "StringJoin", "fed", "suffix").add("shard", "ShardedFilename", "part", "n", "i")
+    graph.add("moved", "RegexReplace", "fed", "p", "r").add("before", "StringJoin", "up", "fed")
+    graph.add("escape", "StringJoin", "fed", "up")
+    model = graph.model()
+    for name, text in (("suffix", b"_temp/part"), ("up", b"/../../elsewhere")):
+        const = next(n for n in model.graph_def.node if n.name == name)
+        const.attr["dtype"].type = 7
+        const.attr["value"].tensor.dtype = 7
+        const.attr["value"].tensor.string_val.append(text)
+    index = index_of(model)
+    site = site_of(index, "shard")
+    assert extends_path(index, site, "shard", {"fed"}) and extends_path(index, site, "fed", {"fed"})
+    for other in ("moved", "before", "escape", "suffix"):
+        assert not extends_path(index, site, other, {"fed"}), other
 
 
 def test_call_conventions() -> None:

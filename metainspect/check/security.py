@@ -20,9 +20,15 @@ information (many alike are one finding).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding, Severity
+from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
+from metainspect.errors import MetainspectError
+from metainspect.formats.filesystem import filesystem
+from metainspect.formats.graph_file import SAVED_MODEL
 from metainspect.graph.endpoints import served_endpoints
 from metainspect.graph.names import op_name
 from metainspect.graph.ops import (
@@ -43,20 +49,38 @@ from metainspect.graph.ops import (
     is_remote,
     stock_registry,
 )
-from metainspect.graph.phases import OFF_PATH, SERVING, Hook, Phase, describe, phases
-from metainspect.graph.saver import saver_checkpoint_op, unnamed_saver_op
-from metainspect.graph.values import Origins, origins
-from metainspect.graph.walk import GRAPH, GraphIndex, Region, Site, index_of
+from metainspect.graph.phases import LOAD_TIME, OFF_PATH, SERVING, Hook, Phase, describe, phases
+from metainspect.graph.saver import restore_plan, saver_checkpoint_op, unnamed_saver_op
+from metainspect.graph.values import Origins, StoredStrings, VariableRef, origins
+from metainspect.graph.walk import (
+    GRAPH,
+    MAX_INFLATED,
+    GraphIndex,
+    Nesting,
+    Region,
+    Site,
+    graph_def_sites,
+    index_of,
+    parse_graph_def,
+    reads_of,
+)
 from metainspect.remedy import KEY_TENSOR, Remedy
 
 if TYPE_CHECKING:
-    from metainspect.graph.model import Node
+    from metainspect.checkpoint import Checkpoint
+    from metainspect.graph.model import Model, Node
     from metainspect.graph.walk import Scope
 
 #: what a flagged node can do (the corpus's names)
 Capability = Literal["python", "native", "network", "file_write", "file_read"]
 #: off-path findings of one id and op listed one by one up to this many, then folded into one
 SHOWN = 5
+#: bytes of one checkpoint value or asset file searched for GraphDefs, and of all of them
+_HELD_EACH = 16 << 20
+_HELD_TOTAL = 64 << 20
+#: a variable's saved string value is read for its paths when it is this small
+_STORED_ELEMENTS = 64
+_STORED_BYTES = 64 << 10
 
 _IO_OPS = (FILE_READ_OPS | FILE_WRITE_OPS | NETWORK_OPS | DEBUG_URL_OPS | PROTO_DESCRIPTOR_OPS | CHECKPOINT_OPS
            | {"PrintV2"})
@@ -94,8 +118,11 @@ class Hit(NamedTuple):
 def check_security(ctx: CheckContext) -> list[Finding]:
     """Python, native code, network and file access wherever they hide, by when they run."""
     index = index_of(ctx.model)
+    index.memo["stored_strings"] = _stored_strings(ctx.model, ctx.checkpoint) if ctx.checkpoint is not None else None
     known = stock_registry().ops
     candidates = index.scan(lambda node: _candidate(node, known))
+    candidates += [(site, kind) for site in _held_graph_sites(ctx, index)
+                   if (kind := _candidate(site.node, known)) is not None]
     hits = [hit for site, kind in candidates for hit in _evaluate(index, site, kind)]
     if not hits:
         return []
@@ -237,6 +264,144 @@ def _attr_strings(node: Node, name: str) -> list[str]:
     value = attrs[name]
     raw = [value.s] if value.WhichOneof("value") == "s" else list(value.list.s)
     return [v.decode("utf-8", "replace") for v in raw]
+
+
+def _stored_strings(model: Model, checkpoint: Checkpoint) -> StoredStrings:
+    """How to read the string a variable's checkpoint value holds (a path kept in a ``tf.Variable``):
+    small string tensors only (:data:`_STORED_ELEMENTS` elements, :data:`_STORED_BYTES` bytes)."""
+    cache: dict[VariableRef, tuple[str, ...] | None] = {}
+    by_variable: dict[str, str] = {}
+
+    def keys(variable: VariableRef) -> list[str]:
+        kind, ref = variable
+        if kind == "object":
+            graph = checkpoint.object_graph()
+            if graph is None or not isinstance(ref, int) or not 0 <= ref < len(graph.nodes):
+                return []
+            return [a.checkpoint_key for a in graph.nodes[ref].attributes if a.name == "VARIABLE_VALUE"]
+        if not by_variable:
+            by_variable.update({item.variable: item.key for item in restore_plan(model).items
+                                if item.variable and not item.spec})
+        return [by_variable[str(ref)]] if str(ref) in by_variable else []
+
+    def read(variable: VariableRef) -> tuple[str, ...] | None:
+        if variable not in cache:
+            cache[variable] = None
+            for key in keys(variable):
+                if key not in checkpoint:
+                    continue
+                info = checkpoint.info(key)
+                if info.dtype == "string" and info.size <= _STORED_ELEMENTS and info.stored_nbytes <= _STORED_BYTES:
+                    try:
+                        values = checkpoint.get(key).reshape(-1).tolist()
+                    except MetainspectError:
+                        continue  # a damaged value is restore.corrupt-tensor's finding
+                    cache[variable] = tuple(bytes(v).decode("utf-8", "replace") for v in values)
+        return cache[variable]
+
+    return read
+
+
+# -- GraphDefs kept outside the graph ---------------------------------------------------------------
+
+def _held_graph_sites(ctx: CheckContext, index: GraphIndex) -> list[Site]:
+    """Sites of the GraphDefs a model keeps outside its graph, in its checkpoint's string values and
+    in its asset files, each held by what hands the bytes to the graph (so it runs when that runs:
+    a variable's reads, not its restore). :data:`_HELD_EACH` bytes a value or file,
+    :data:`_HELD_TOTAL` in all, are looked at."""
+    budget, left = [MAX_INFLATED], [_HELD_TOTAL]
+    sites: list[Site] = []
+    for what, holder, blobs in [*_checkpoint_strings(ctx, index, left), *_asset_files(ctx, index, left)]:
+        for element, blob in enumerate(blobs):
+            found = parse_graph_def(blob, budget)
+            if found is None:
+                continue
+            graph_def, encoding = found
+            nesting = Nesting(what, element if len(blobs) > 1 else None, encoding, 1)
+            stored = f"{'' if encoding == 'plain' else encoding + ' of a '}GraphDef in {what}" + \
+                ("" if nesting.element is None else f" element {element}")
+            sites += graph_def_sites(graph_def, nesting, holder, f"{stored} (used by {holder.node.name})", budget)
+    return sites
+
+
+def _checkpoint_strings(ctx: CheckContext, index: GraphIndex,
+                        left: list[int]) -> Iterator[tuple[str, Site, list[bytes]]]:
+    """``(what, holder, values)`` of the checkpoint's string tensors a variable of the model restores."""
+    checkpoint = ctx.checkpoint
+    if checkpoint is None:
+        return
+    variables = {item.key: item.variable for item in restore_plan(ctx.model).items if item.variable}
+    graph = checkpoint.object_graph() if OBJECT_GRAPH_KEY in checkpoint else None
+    for info in checkpoint.infos():
+        if info.dtype != "string" or info.name == OBJECT_GRAPH_KEY or info.stored_nbytes > min(_HELD_EACH, left[0]):
+            continue
+        holder = None
+        if graph is not None and (node := graph.node_for_key(info.name)) is not None:
+            holder = _capturer(ctx, index, node.id)
+        variable = variables.get(info.name)
+        if holder is None and variable is not None and variable in index.nodes:
+            holder = _first_site(ctx, index, [Site(index.nodes[r], GRAPH) for r in sorted(reads_of(index, variable))]) \
+                or Site(index.nodes[variable], GRAPH)
+        if holder is None:
+            continue
+        left[0] -= info.stored_nbytes
+        try:
+            values = [bytes(v) for v in checkpoint.get(info.name).reshape(-1).tolist()]
+        except MetainspectError:
+            continue  # a damaged value is restore.corrupt-tensor's finding
+        yield f"checkpoint value {info.name!r}", holder, values
+
+
+def _asset_files(ctx: CheckContext, index: GraphIndex, left: list[int]) -> Iterator[tuple[str, Site, list[bytes]]]:
+    """``(what, holder, [contents])`` of a SavedModel's asset files: held by the tensor fed the file's
+    path (TF1) or by a function the asset is bound to (TF2)."""
+    model = ctx.model
+    if model.kind != SAVED_MODEL:
+        return
+    fs = filesystem(model.path)
+    directory = fs.join(fs.dirname(model.path), "assets")
+    holders: dict[int, Site] = {}
+    for object_id, obj in enumerate(model.meta_graph.object_graph_def.nodes):
+        if obj.WhichOneof("kind") == "asset" and obj.asset.asset_file_def_index not in holders:
+            holder = _capturer(ctx, index, object_id)
+            if holder is not None:
+                holders[obj.asset.asset_file_def_index] = holder
+    for number, asset in enumerate(model.meta_graph.asset_file_def):
+        node = index.nodes.get(op_name(asset.tensor_info.name)) if asset.tensor_info.name else None
+        if node is not None and number not in holders:
+            holders[number] = Site(node, GRAPH)
+    for number, holder in sorted(holders.items()):
+        if not 0 <= number < len(model.meta_graph.asset_file_def):
+            continue
+        filename = model.meta_graph.asset_file_def[number].filename
+        path = fs.join(directory, filename)
+        try:
+            size = fs.size(path)
+            if size > min(_HELD_EACH, left[0]):
+                continue
+            left[0] -= size
+            with closing(fs.open(path)) as source:
+                data = source.read_bytes(0, size)
+        except (MetainspectError, OSError):
+            continue  # a missing asset is the loader's error, not a capability
+        yield f"asset file {filename!r}", holder, [data]
+
+
+def _capturer(ctx: CheckContext, index: GraphIndex, object_id: int) -> Site | None:
+    """A node of the TF2 function that gets object ``object_id`` (a variable, an asset) as a bound input
+    and runs first (load time, then serving, then off path); None when no function does."""
+    bound = [name for name, fn in ctx.model.meta_graph.object_graph_def.concrete_functions.items()
+             if object_id in fn.bound_inputs and name in index.functions and index.functions[name].nodes]
+    return _first_site(ctx, index, [Site(index.functions[name].nodes[0], f"function {name}", name) for name in bound])
+
+
+def _first_site(ctx: CheckContext, index: GraphIndex, sites: list[Site]) -> Site | None:
+    """The site that runs first of ``sites`` (load time, then serving, then off path); None for none."""
+    if not sites:
+        return None
+    when = phases(index, ctx.inputs, ctx.outputs)
+    order = {LOAD_TIME: 0, SERVING: 1, OFF_PATH: 2}
+    return min(sites, key=lambda site: order[when.of(site)[0]])
 
 
 # -- findings -------------------------------------------------------------------------------------

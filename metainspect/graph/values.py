@@ -1,7 +1,8 @@
 """Where a tensor's value comes from, across function calls.
 
 :func:`origins` follows a tensor back through ops that keep its values (Identity, Snapshot, IdentityN, Reshape…),
-variable reads (to the values assigned to the variable), and function arguments (to every call
+variable reads (to the values assigned to the variable, and the value its checkpoint holds when
+the caller supplied it as :data:`StoredStrings`), and function arguments (to every call
 site, and to a TF2 object graph's bound inputs) until it reaches constants, the model's assets
 (tensors a SavedModel loader sets to the path of one of its asset files), or something only
 known at run time (a fed placeholder, a computed value). :func:`extends_path` asks whether a path
@@ -17,12 +18,20 @@ first ones. Both walks are bounded (:data:`MAX_STEPS`) and never raise on a malf
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from itertools import islice, product
 from typing import TYPE_CHECKING, NamedTuple
 
 from metainspect.graph.names import function_input, op_name, output_index, tensor_name
-from metainspect.graph.ops import ASSIGN_OPS, CONST_OPS, ELEMENT_KEEPING, ELEMENT_SOURCES, IDENTITY_OPS, PLACEHOLDER_OPS
+from metainspect.graph.ops import (
+    ASSIGN_OPS,
+    CONST_OPS,
+    ELEMENT_KEEPING,
+    ELEMENT_SOURCES,
+    IDENTITY_OPS,
+    PLACEHOLDER_OPS,
+    VARIABLE_READ_OPS,
+)
 from metainspect.graph.walk import Scope, Site, variable_behind
 
 if TYPE_CHECKING:
@@ -59,6 +68,14 @@ class Origins(NamedTuple):
     def only_assets(self) -> bool:
         """Nothing but the model's own asset files (or nothing at all: the value is never set)."""
         return not self.constants and not self.runtime
+
+
+#: a variable whose saved value a checkpoint may hold: ``("object", id)`` of a TF2 object graph or
+#: ``("node", name)`` of a graph variable
+VariableRef = tuple[str, "int | str"]
+#: the string values a checkpoint holds for a variable (None: it holds none, or they were not read);
+#: set as ``index.memo["stored_strings"]`` by whoever has the checkpoint (``check``)
+StoredStrings = Callable[[VariableRef], "tuple[str, ...] | None"]
 
 
 class Caller(NamedTuple):
@@ -127,13 +144,17 @@ def _origins(index: GraphIndex, scope: Scope, ref: str, depth: int) -> Origins:
                 runtime = True
         elif node.op in PLACEHOLDER_OPS:
             runtime = True
+        elif not at_graph and node.op in VARIABLE_READ_OPS and node.inputs:
+            pending.append((scope, node.inputs[0]))  # a read of a handle the function gets: its variable
         elif node.op == "StringJoin" and depth < _MAX_JOINS:
             joined = _joined(index, scope, node, depth)
             constants.update(dict.fromkeys(joined.constants))
             runtime = runtime or joined.runtime
         elif at_graph and (variable := variable_behind(scope.nodes, ref)) is not None:
             assigned = list(_assigned_values(index, variable))
-            runtime = runtime or not assigned
+            stored = _stored(index, ("node", variable.name))
+            constants.update(dict.fromkeys(stored or ()))
+            runtime = runtime or not (assigned or stored)
             pending += [(scope, value) for value in assigned]
         else:
             runtime = True
@@ -314,7 +335,16 @@ def _bound_input(index: GraphIndex, scope: Scope, arg: int) -> Origins | None:
         const = index.nodes.get(op_name(obj.constant.operation))
         return Origins(constants=tuple(_strings(const))) if const is not None and const.op in CONST_OPS \
             else Origins(runtime=True)
+    if kind == "variable":
+        stored = _stored(index, ("object", bound[position]))
+        return Origins(constants=stored) if stored else Origins(runtime=True)
     return Origins(runtime=True)
+
+
+def _stored(index: GraphIndex, variable: VariableRef) -> tuple[str, ...] | None:
+    """The string values the model's checkpoint holds for ``variable``, when someone said how to read them."""
+    reader: StoredStrings | None = index.memo.get("stored_strings")
+    return reader(variable) if reader is not None else None
 
 
 def _assigned_values(index: GraphIndex, variable: Node) -> Iterator[str]:

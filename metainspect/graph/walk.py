@@ -453,21 +453,26 @@ def _nested_sites(hosts: list[Site], depth: int, budget: list[int]) -> list[Site
         if not _may_hold_graph(host.node):
             continue
         for (attr, element, encoding), graph_def in nested_graph_defs(host.node, budget):
-            nesting = Nesting(attr, element, encoding, depth,
-                              frozenset(fn.signature.name for fn in graph_def.library.function))
             stored = f"{'' if encoding == 'plain' else encoding + ' of a '}GraphDef in attr {attr!r}" + \
                 ("" if element is None else f" element {element}")
-            label = f"{stored} of {host.node.name} ({host.where})"
-            functions = [Function(fn.signature.name, [(a.name, "") for a in fn.signature.input_arg], [],
-                                  [Node.from_proto(p) for p in fn.node_def]) for fn in graph_def.library.function]
-            nodes = [Node.from_proto(p) for p in graph_def.node]
-            scope = Scope({node.name: node for node in nodes}, nesting=nesting)
-            inner = [Site(node, label, None, host, scope) for node in nodes]
-            inner += _function_sites(functions, label, host, nesting)
-            found += inner
-            if depth < MAX_NESTING:
-                found += _nested_sites(inner, depth + 1, budget)
+            found += graph_def_sites(graph_def, Nesting(attr, element, encoding, depth), host,
+                                     f"{stored} of {host.node.name} ({host.where})", budget)
     return found
+
+
+def graph_def_sites(graph_def: Any, nesting: Nesting, host: Site, label: str, budget: list[int]) -> list[Site]:
+    """The sites of one nested GraphDef held by ``host`` (its graph and functions, labelled ``label``),
+    and of the GraphDefs nested in it, :data:`MAX_NESTING` deep."""
+    nesting = nesting._replace(library=frozenset(fn.signature.name for fn in graph_def.library.function))
+    functions = [Function(fn.signature.name, [(a.name, "") for a in fn.signature.input_arg], [],
+                          [Node.from_proto(p) for p in fn.node_def]) for fn in graph_def.library.function]
+    nodes = [Node.from_proto(p) for p in graph_def.node]
+    scope = Scope({node.name: node for node in nodes}, nesting=nesting)
+    inner = [Site(node, label, None, host, scope) for node in nodes]
+    inner += _function_sites(functions, label, host, nesting)
+    if nesting.depth < MAX_NESTING:
+        inner += _nested_sites(inner, nesting.depth + 1, budget)
+    return inner
 
 
 def _may_hold_graph(node: Node) -> bool:

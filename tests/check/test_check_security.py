@@ -278,3 +278,25 @@ def test_inflating_is_bounded_for_the_whole_model() -> None:
     assert parse_graph_def(bomb, budget) is None and budget[0] == 2 << 20
     assert parse_graph_def(bomb, budget) is None and budget[0] == 0
     assert parse_graph_def(zlib.compress(_leaky_graph()), budget) is None  # nothing left to inflate
+
+
+def test_a_graph_def_kept_as_a_checkpoint_value_runs_when_its_variable_is_read(tmp_path: Path) -> None:
+    """A string value the checkpoint holds for a variable is searched; it runs where the variable is read."""
+    import numpy as np
+
+    from metainspect.checkpoint import open_checkpoint
+    from metainspect.formats.bundle_writer import BundleWriter
+
+    source = open_checkpoint(SAMPLES / "mlp" / "model.ckpt-3")
+    prefix = tmp_path / "model.ckpt-3"
+    with BundleWriter(str(prefix)) as writer:
+        for name in source:
+            value = np.array(_leaky_graph(), dtype=object) if name == "dense1/bias" else source.get(name)
+            writer.add(name, value)
+    model = load_model(SAMPLES / "mlp" / "model.ckpt-3.meta")
+    with open_checkpoint(prefix) as checkpoint:
+        findings = check_security(CheckContext(model, checkpoint, outputs={"y": "dense1/BiasAdd:0"}))
+    (leak,) = [f for f in findings if f.subject == "leak"]
+    assert leak.id == "security.file-read" and leak.details["when"] == "serving"
+    assert leak.details["where"].startswith("GraphDef in checkpoint value 'dense1/bias' (used by dense1/bias/read)")
+    assert not check_security(CheckContext(model, open_checkpoint(SAMPLES / "mlp" / "model.ckpt-3")))

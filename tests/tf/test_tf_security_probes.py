@@ -1249,18 +1249,7 @@ def describe(findings: list[Finding]) -> list[str]:
             for f in findings]
 
 
-#: what the scan does not see yet, and why: values held outside the graph (in the checkpoint, in an
-#: asset file) are not read by it. Strict: a fix makes these pass and the marks must go.
-KNOWN_GAPS = {
-    "r_gcs_variable_path": "a path held in a variable's checkpoint value is not read: a file read, not the network",
-    "n_in_checkpoint_variable": "GraphDefs in the checkpoint's string tensors are not searched",
-    "n_in_asset_file": "GraphDefs in asset files are not searched",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[name])) if name in KNOWN_GAPS else name
-    for name, p in PROBES.items() if p.expect])
+@pytest.mark.parametrize("name", [name for name, p in PROBES.items() if p.expect])
 def test_check_reports_the_payload(workshop: Workshop, name: str) -> None:
     """Every expected finding is there (capability, when, op, target), at the severity that follows."""
     found = security_findings(workshop.get(name).lab.target)

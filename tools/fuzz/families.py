@@ -1002,7 +1002,51 @@ def _graph_mutations() -> list[tuple[int, Callable[[random.Random, Any], str]]]:
         model.raw = mutate_wire(rng, model.raw if model.raw is not None else model.message.SerializeToString())
         return "wire"
 
-    return [(6, const), (3, placeholder), (6, node), (2, functions), (3, meta), (4, generic), (1, wire)]
+    def nested(rng: random.Random, model: GraphModel) -> str:
+        """A GraphDef of the model hidden in a string constant or an ``_``-attr, wrapped as the scan unwraps."""
+        graphs = _graph_defs(model.message)
+        if not graphs:
+            return "no-graph"
+        blob, how = _wrapped_graph(rng, rng.choice(graphs).SerializeToString())
+        if rng.random() < 0.3:
+            blob = mutate_bytes(rng, blob)
+            how += "+bytes"
+        host = rng.choice(graphs)
+        if rng.random() < 0.5 or not host.node:
+            const = host.node.add(name=f"nested_{rng.randrange(1 << 16)}", op="Const")
+            const.attr["dtype"].type = 7
+            const.attr["value"].tensor.dtype = 7
+            const.attr["value"].tensor.string_val.append(blob)
+            return f"nested-const:{how}"
+        rng.choice(host.node).attr["_payload"].s = blob
+        return f"nested-attr:{how}"
+
+    return [(6, const), (3, placeholder), (6, node), (2, functions), (3, meta), (4, generic), (1, wire), (2, nested)]
+
+
+def _wrapped_graph(rng: random.Random, graph: bytes) -> tuple[bytes, str]:
+    """``graph`` in up to three wrappers the security scan unwraps (base64, zlib, gzip, tensor, meta graph)."""
+    import base64
+    import gzip
+    import zlib
+
+    from tensorboard.compat.proto.meta_graph_pb2 import MetaGraphDef
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+
+    def meta(data: bytes) -> bytes:
+        message = MetaGraphDef()
+        message.meta_info_def.tags.append("serve")
+        return message.SerializeToString() + b"\x12" + encode_varint(len(data)) + data
+
+    wrappers: dict[str, Callable[[bytes], bytes]] = {
+        "base64": base64.b64encode, "urlsafe": lambda d: base64.urlsafe_b64encode(d).rstrip(b"="),
+        "mime": base64.encodebytes, "zlib": zlib.compress, "gzip": gzip.compress,
+        "tensor": lambda d: TensorProto(dtype=7, string_val=[b"x", d]).SerializeToString(), "meta": meta,
+    }
+    names = [rng.choice(list(wrappers)) for _ in range(rng.randrange(4))]
+    for name in names:
+        graph = wrappers[name](graph)
+    return graph, "+".join(names) or "plain"
 
 
 class GraphFamily(Family):

@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -28,7 +29,8 @@ def graph(
         "--run", metavar="NAME", show_default=False,
         help="Put the event file in LOGDIR/NAME: TensorBoard shows it as run NAME.")] = None,
     dot_out: Annotated[str | None, typer.Option(
-        "--dot", metavar="OUT.dot", show_default=False, help="Write a Graphviz DOT picture.")] = None,
+        "--dot", metavar="OUT.dot", show_default=False,
+        help="Write a Graphviz DOT picture (- for standard output).")] = None,
     svg_out: Annotated[str | None, typer.Option(
         "--svg", metavar="OUT.svg", show_default=False,
         help="Render the picture to SVG (needs Graphviz's dot program).")] = None,
@@ -82,6 +84,8 @@ def graph(
 
       metainspect graph m.meta --dot part.dot --around logits --check
 
+      metainspect graph m.meta --dot - --match '^dense' | dot -Tpng > d.png
+
       metainspect graph export/1 --function NAME --tensorboard logs
 
     JSON: {model, kind, function, nodes, checkpoint, checkpoint_problem,
@@ -110,6 +114,8 @@ def graph(
     if shaping and not drawing:
         raise MetainspectError(None, f"{shaping[0]} shapes the DOT/SVG picture: add --dot or --svg "
                                      f"(TensorBoard always gets the whole graph)")
+    if dot_out == "-" and json:
+        raise MetainspectError(None, "--dot - writes the picture to standard output: it cannot share it with --json")
     if radius is not None and around is None:
         raise MetainspectError(None, "--radius needs --around NODE")
     if run is not None and not tensorboard:
@@ -122,8 +128,7 @@ def graph(
 
     loaded = load_model(model, [t for t in tags.split(",") if t] if tags else None)
     subject = subject_of(loaded, function)
-    knowledge = gather_knowledge(subject, model, checkpoint, check=check,
-                                 tags=[t for t in tags.split(",") if t] if tags else None)
+    knowledge = gather_knowledge(subject, model, checkpoint, check=check)
     result: dict[str, Any] = _facts(subject, knowledge)
     if tensorboard:
         directory = os.path.join(tensorboard, run) if run else tensorboard
@@ -135,7 +140,9 @@ def graph(
                               radius=2 if radius is None else radius, match=pattern)
         picture = draw(subject.nodes, subject.roles(), selection, path=loaded.path, knowledge=knowledge,
                        title=_title(subject))
-        if dot_out:
+        if dot_out == "-":
+            sys.stdout.write(picture.text)
+        elif dot_out:
             from metainspect.formats.atomic import write_bytes
 
             write_bytes(dot_out, picture.text.encode("utf-8"))
@@ -145,6 +152,9 @@ def graph(
         result["svg"] = svg_out
     if json:
         emit_json(result)
+        return
+    if dot_out == "-":  # the picture is on standard output: the summary goes beside it
+        sys.stderr.writelines(line + "\n" for line in _report(result, max_nodes))
         return
     emit_lines(_report(result, max_nodes))
 

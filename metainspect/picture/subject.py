@@ -87,13 +87,13 @@ def subject_of(model: Model, function: str | None = None) -> Subject:
 
 
 def gather_knowledge(subject: Subject, argument: str | os.PathLike[str], checkpoint: str | None = None,
-                     *, check: bool = False,
-                     tags: list[str] | None = None) -> Knowledge:
+                     *, check: bool = False) -> Knowledge:
     """What metainspect knows about the subject's nodes.
 
     ``argument`` is the model path as given (a checkpoint prefix finds its checkpoint through
     it). The checkpoint is ``checkpoint`` when given (unreadable: an error), else the one beside
-    the graph when there is one. ``check`` runs every check and pins the findings to nodes.
+    the graph when there is one. ``check`` runs every check on the loaded model (read once) and
+    pins the findings to nodes.
     """
     from metainspect.check.runner import default_checkpoint, run_checks
     from metainspect.checkpoint import open_checkpoint
@@ -106,12 +106,15 @@ def gather_knowledge(subject: Subject, argument: str | os.PathLike[str], checkpo
     else:
         ckpt, problem = default_checkpoint(os.fspath(argument), model)
     knowledge.checkpoint_problem = problem
+    report = None
     if ckpt is not None:
         with ckpt:
             knowledge.checkpoint_path = ckpt.prefix
             knowledge.stored = stored_variables(model, ckpt)
-    if check:
-        report = run_checks(os.fspath(argument), checkpoint, tags=tags)
+            report = run_checks(model, ckpt) if check else None
+    elif check:
+        report = run_checks(model)
+    if report is not None:
         knowledge.verdict = report.verdict
         knowledge.all_findings = list(report.findings)
         knowledge.findings = findings_by_node(model, report.findings, subject.where)

@@ -223,3 +223,26 @@ def test_selection_errors_from_the_library() -> None:
     graph = scoped_graph(layers=1, units=1)
     with pytest.raises(PictureError, match="no node named 'x'"):
         draw(nodes_of(graph), {}, Selection(around="x"), path="g")
+
+
+def test_dot_to_standard_output_with_the_summary_on_stderr(tmp_path: Path) -> None:
+    sample = str(SAMPLES / "mlp" / "model.ckpt-3")
+    code, out, err = graph_cli(sample, "--dot", "-", "--match", "^dense1/")
+    assert code == 0 and out.startswith("digraph metainspect {") and out.rstrip().endswith("}")
+    assert err.splitlines()[0].startswith(sample) and "dot          -:" in err
+    written = tmp_path / "m.dot"
+    assert graph_cli(sample, "--dot", str(written), "--match", "^dense1/")[0] == 0
+    assert written.read_text() == out
+    code, out, err = graph_cli(sample, "--dot", "-", "--json")
+    assert code == 2 and "cannot share it with --json" in out + err
+
+
+def test_check_reads_the_model_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import metainspect.graph.model as model_module
+
+    loads: list[str] = []
+    real = model_module.load_model
+    monkeypatch.setattr(model_module, "load_model", lambda *a, **k: loads.append(str(a[0])) or real(*a, **k))
+    code, _, _ = graph_cli(str(SAMPLES / "check" / "unsafe_ops" / "model.meta"), "--dot", str(tmp_path / "u.dot"),
+                           "--check")
+    assert code == 0 and len(loads) == 1

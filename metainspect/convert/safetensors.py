@@ -18,12 +18,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import struct
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 
-from metainspect.errors import CorruptError, NotFoundError, WrongKindError
+from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import dtypes
 
 #: the header's byte count, stored first
@@ -90,24 +90,23 @@ class Header:
 
 
 def read_header(path: str) -> Header:
-    """Parse and check the header of ``path``; CorruptError naming the first problem."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            head = handle.read(LENGTH.size)
-            if len(head) < LENGTH.size:
-                raise CorruptError(path, f"truncated: {size} bytes cannot hold the 8-byte header length")
-            (length,) = LENGTH.unpack(head)
-            if length > size - LENGTH.size:
-                raise CorruptError(path, f"truncated: the header length is {length} bytes, "
-                                         f"the file holds {size - LENGTH.size} after it")
-            if length > MAX_HEADER:
-                raise CorruptError(path, f"header of {length} bytes is larger than the {MAX_HEADER}-byte limit")
-            text = handle.read(length)
-    except FileNotFoundError:
-        raise NotFoundError(path, "no such file") from None
-    except IsADirectoryError:
-        raise WrongKindError(path, "is a directory, not a .safetensors file") from None
+    """Parse and check the header of ``path`` (a file or a URL); CorruptError naming the first problem."""
+    from metainspect.formats.filesystem import filesystem
+    from metainspect.formats.source import open_source
+
+    if filesystem(path).isdir(path):
+        raise WrongKindError(path, "is a directory, not a .safetensors file")
+    with closing(open_source(path)) as source:
+        size = source.size
+        if size < LENGTH.size:
+            raise CorruptError(path, f"truncated: {size} bytes cannot hold the 8-byte header length")
+        (length,) = LENGTH.unpack(source.read_bytes(0, LENGTH.size))
+        if length > size - LENGTH.size:
+            raise CorruptError(path, f"truncated: the header length is {length} bytes, "
+                                     f"the file holds {size - LENGTH.size} after it")
+        if length > MAX_HEADER:
+            raise CorruptError(path, f"header of {length} bytes is larger than the {MAX_HEADER}-byte limit")
+        text = source.read_bytes(LENGTH.size, length)
     if len(text) != length:
         raise CorruptError(path, f"truncated: the header length is {length} bytes, {len(text)} could be read")
     entries, metadata = parse_header(path, text)

@@ -18,15 +18,18 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from metainspect.checkpoint import StoredPiece, open_checkpoint
 from metainspect.checkpoint.roles import Role, classify
 from metainspect.convert import npz, safetensors
-from metainspect.errors import CorruptError, NotFoundError, WrongKindError
+from metainspect.errors import CorruptError, WrongKindError
 from metainspect.formats import dtypes, slices
-from metainspect.formats.source import LocalFile
+from metainspect.formats.filesystem import filesystem
+from metainspect.formats.source import ByteSource, LocalFile
+from metainspect.formats.source import open_source as open_byte_source
 from metainspect.formats.wire import BytesLike
 from metainspect.rewrite.stream import CHUNK, checked
 
@@ -224,7 +227,7 @@ class SafetensorsSource(Source):
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._files: dict[str, LocalFile] = {}
+        self._files: dict[str, ByteSource] = {}
         weight_map = _weight_map(path) if path.endswith(SAFETENSORS_INDEX_SUFFIX) else None
         files = [path] if weight_map is None else _index_files(path, weight_map)
         self._entries: dict[str, tuple[safetensors.Header, safetensors.Entry]] = {}
@@ -241,14 +244,17 @@ class SafetensorsSource(Source):
         if weight_map is not None:
             _check_weight_map(path, weight_map, {name: h.path for name, (h, _) in self._entries.items()})
 
-    def _file(self, path: str) -> LocalFile:
+    def _file(self, path: str) -> ByteSource:
         if path not in self._files:
-            self._files[path] = LocalFile(path)
+            self._files[path] = open_byte_source(path)
         return self._files[path]
 
     def runs(self, tensor: SourceTensor) -> list[Run] | None:
         header, entry = self._entries[tensor.name]
-        return [Run(self._file(header.path), header.path, header.data_start + entry.begin, entry.nbytes, 0, None,
+        data = self._file(header.path)
+        if not isinstance(data, LocalFile):
+            return None  # behind a URL: streamed in chunks, no kernel copy
+        return [Run(data, header.path, header.data_start + entry.begin, entry.nbytes, 0, None,
                     f"tensor {tensor.name!r}")]
 
     def chunks(self, tensor: SourceTensor) -> tuple[Iterable[BytesLike], bool]:
@@ -273,20 +279,23 @@ class SafetensorsSource(Source):
 
 def _index_files(path: str, weight_map: dict[str, str]) -> list[str]:
     """The shard files a Hugging Face ``*.safetensors.index.json`` names, in name order."""
-    directory = os.path.dirname(path)
+    fs = filesystem(path)
+    directory = fs.dirname(path)
     files = sorted(set(weight_map.values()))
     for name in files:
-        if os.path.isabs(name) or os.pardir in name.replace("\\", "/").split("/"):
+        if os.path.isabs(name) or "://" in name or os.pardir in name.replace("\\", "/").split("/"):
             raise WrongKindError(path, f"weight_map names {name!r}, a file outside the index's directory")
-    return [os.path.join(directory, name) for name in files]
+    return [fs.join(directory, name) for name in files]
 
 
 def _weight_map(path: str) -> dict[str, str]:
+    with closing(open_byte_source(path)) as source:
+        size = source.size
+        if size > safetensors.MAX_HEADER:
+            raise CorruptError(path, f"an index of {size} bytes is larger than the {safetensors.MAX_HEADER}-byte limit")
+        text = source.read_bytes(0, size)
     try:
-        with open(path, "rb") as handle:
-            document = json.loads(handle.read(safetensors.MAX_HEADER + 1).decode("utf-8"))
-    except FileNotFoundError:
-        raise NotFoundError(path, "no such file") from None
+        document = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CorruptError(path, f"not a JSON index: {exc}") from None
     weight_map = document.get("weight_map") if isinstance(document, dict) else None

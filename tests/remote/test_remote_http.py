@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,39 @@ def test_a_short_body_is_a_truncated_object(cli: Cli, samples_http: HttpFiles, t
     message = _one_line_exit_2(cli("rewrite", f"{samples_http.url}/ckpt_tf2/ckpt-1", "-o", str(out)), url)
     assert "truncated" in message
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")  # nothing written
+
+
+def test_convert_from_safetensors_over_http(cli: Cli, tmp_path: Path) -> None:
+    """A .safetensors file and a Hugging Face sharded index behind URLs convert as local ones do,
+    reading the header and then each tensor's range."""
+    import numpy as np
+
+    from metainspect.checkpoint import open_checkpoint
+
+    local = tmp_path / "files"
+    tensors = {f"layer_{i}/kernel": np.arange(i * 1000, i * 1000 + 4096, dtype=np.float32) for i in range(4)}
+    assert cli("convert", str(_write_checkpoint(tmp_path / "ckpt" / "model.ckpt", tensors)), "-o",
+               str(local / "model.safetensors")).code == 0
+    assert cli("convert", str(tmp_path / "ckpt" / "model.ckpt"), "-o", str(local / "sharded") + "/",
+               "--to", "safetensors", "--max-shard-size", "20000").code == 0
+    with HttpFiles(local) as server:
+        for source in ("model.safetensors", "sharded/model.safetensors.index.json"):
+            out = tmp_path / "out" / source.replace("/", "_") / "model.ckpt"
+            result = cli("convert", f"{server.url}/{source}", "-o", str(out))
+            assert result.code == 0, result.stderr
+            with open_checkpoint(out) as converted:
+                assert sorted(converted) == sorted(tensors)
+                for name, value in tensors.items():
+                    np.testing.assert_array_equal(converted.get(name), value)
+        assert server.served.bytes < 2 * sum((local / n).stat().st_size for n in ("model.safetensors",)) + 200_000
+        missing = cli("convert", f"{server.url}/nothing.safetensors", "-o", str(tmp_path / "x" / "m.ckpt"))
+    assert missing.code == 2 and "nothing.safetensors" in missing.stderr
+
+
+def _write_checkpoint(prefix: Path, tensors: dict[str, Any]) -> Path:
+    from metainspect.formats.bundle_writer import BundleWriter
+
+    with BundleWriter(str(prefix)) as writer:
+        for name, value in tensors.items():
+            writer.add(name, value)
+    return prefix

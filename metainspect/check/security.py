@@ -20,16 +20,20 @@ information (many alike are one finding).
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Iterator
 from contextlib import closing
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from metainspect.check.findings import ERROR, INFO, WARNING, CheckContext, Finding, Severity
 from metainspect.checkpoint.object_graph import OBJECT_GRAPH_KEY
 from metainspect.errors import MetainspectError
-from metainspect.formats.filesystem import filesystem
+from metainspect.formats.filesystem import filesystem, is_url
 from metainspect.formats.graph_file import SAVED_MODEL
 from metainspect.graph.endpoints import served_endpoints
+from metainspect.graph.model import Model
 from metainspect.graph.names import op_name
 from metainspect.graph.ops import (
     CHECKPOINT_OPS,
@@ -68,7 +72,7 @@ from metainspect.remedy import KEY_TENSOR, Remedy
 
 if TYPE_CHECKING:
     from metainspect.checkpoint import Checkpoint
-    from metainspect.graph.model import Model, Node
+    from metainspect.graph.model import Node
     from metainspect.graph.walk import Scope
 
 #: what a flagged node can do (the corpus's names)
@@ -116,9 +120,35 @@ class Hit(NamedTuple):
 
 
 def check_security(ctx: CheckContext) -> list[Finding]:
-    """Python, native code, network and file access wherever they hide, by when they run."""
+    """Python, native code, network and file access wherever they hide, by when they run: in the
+    checked meta graph, and in a SavedModel's other meta graphs (a loader asking for their tags
+    runs them; they are scanned with their own signatures, ``details.meta_graph`` naming them)."""
+    findings = _scan(ctx)
+    model = ctx.model
+    graph_file = model.graph_file
+    if model.kind != SAVED_MODEL or graph_file is None or len(graph_file.meta_graphs) < 2:
+        return findings
+    for meta_graph in graph_file.meta_graphs:
+        if meta_graph is model.meta_graph or meta_graph == model.meta_graph:
+            continue
+        other = Model(model.path, model.kind, model.encoding, meta_graph, model.all_tags, model.saved_model_schema_version,
+                      source=model.source, graph_file=graph_file)
+        tags = ",".join(meta_graph.meta_info_def.tags) or "(none)"
+        for finding in _scan(CheckContext(other, ctx.checkpoint)):
+            finding.details["meta_graph"] = tags
+            findings.append(dataclasses.replace(
+                finding, message=f"{finding.message} (in the meta graph tagged {tags}, which a loader asking "
+                                 f"for these tags runs; checked here: {','.join(model.meta_graph.meta_info_def.tags)})"))
+    return findings
+
+
+def _scan(ctx: CheckContext) -> list[Finding]:
+    """:func:`check_security` of the checked meta graph alone."""
     index = index_of(ctx.model)
     index.memo["stored_strings"] = _stored_strings(ctx.model, ctx.checkpoint) if ctx.checkpoint is not None else None
+    index.memo["inputs"], index.memo["outputs"] = ctx.inputs, ctx.outputs
+    index.memo["served_inputs"] = lru_cache(maxsize=1)(
+        lambda: frozenset(op_name(t) for _, _, fed in served_endpoints(ctx.model, ctx.inputs, ctx.outputs) for t in fed))
     known = stock_registry().ops
     candidates = index.scan(lambda node: _candidate(node, known))
     candidates += [(site, kind) for site in _held_graph_sites(ctx, index)
@@ -171,6 +201,14 @@ def _evaluate(index: GraphIndex, site: Site, kind: str) -> list[Hit]:
     if op in LOCATION_ATTRS:
         return _by_attr(site, op)
     found = _location(index, site)
+    if found.unfed and not _assets_fed(index, site):  # not run by the loader: the asset tensors' own paths
+        found = Origins(found.constants + found.unfed, (), found.runtime)
+    escaped = {asset: real for asset in found.assets if (real := _outside_assets(index.model, asset))}
+    if escaped:  # an asset file that is a link to a file outside the model: that file is what is read
+        found = Origins(found.constants + tuple(f"assets/{a} -> {real}" for a, real in escaped.items()),
+                        tuple(a for a in found.assets if a not in escaped), found.runtime)
+    if op == "RemoteCall" and not found.runtime and all(_local_device(t) for t in found.constants):
+        return []  # runs its function on a device of this process
     if op in NETWORK_OPS:
         return [Hit(site, "network", _with_protocol(index, site, found.constants))]
     if op in ("CacheDataset", "CacheDatasetV2") and not found.runtime and not any(found.constants):
@@ -182,6 +220,26 @@ def _evaluate(index: GraphIndex, site: Site, kind: str) -> list[Hit]:
     capability: Capability = "network" if any(is_remote(t) for t in found.constants) else \
         "file_write" if write else "file_read"
     return [Hit(site, capability, targets)]
+
+
+def _outside_assets(model: Model, asset: str) -> str | None:
+    """Where a local SavedModel's asset file really is, when a link takes it outside ``assets/``."""
+    if model.kind != SAVED_MODEL or is_url(model.path):
+        return None
+    directory = os.path.realpath(os.path.join(os.path.dirname(model.path), "assets"))
+    real = os.path.realpath(os.path.join(directory, asset))
+    return real if os.path.commonpath([directory, real]) != directory else None
+
+
+def _local_device(target: str) -> bool:
+    """A device name of the serving process itself: ``/job:localhost/…``, or one naming no job."""
+    return "/job:" not in target or "/job:localhost/" in target + "/"
+
+
+def _assets_fed(index: GraphIndex, site: Site) -> bool:
+    """Whether the site runs while the loader feeds the asset tensors (a TF1 main op, the init-op signature)."""
+    phase, hook = phases(index, index.memo.get("inputs"), index.memo.get("outputs")).of(site)
+    return phase == LOAD_TIME and hook is not None and hook.feeds_assets
 
 
 def _by_attr(site: Site, op: str) -> list[Hit]:

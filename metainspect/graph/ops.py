@@ -126,7 +126,7 @@ CATEGORIES: Mapping[Category, frozenset[str]] = MappingProxyType({
     "network": frozenset({
         "RpcServer", "RpcClient", "RpcCall", "RpcServerStart", "RpcServerRegister", "RegisterDataset",
         "RegisterDatasetV2", "DataServiceDataset", "DataServiceDatasetV2", "DataServiceDatasetV3",
-        "DataServiceDatasetV4", "DistributedSave",
+        "DataServiceDatasetV4", "DistributedSave", "RemoteCall",
     }),
     # debugger ops sending tensors to their ``debug_urls`` (``file://`` dumps, ``grpc://`` debuggers);
     # Copy/CopyHost name theirs in ``debug_ops_spec`` ("DebugIdentity;file:///dir;0")
@@ -219,6 +219,7 @@ LOCATION_INPUTS: Mapping[str, int] = MappingProxyType({
         "ExperimentalMatchingFilesDataset", "LoadDataset", "LoadAndRemapMatrix", "GenerateVocabRemapping",
         "SnapshotDatasetReader", "SnapshotChunkDataset", "ListSnapshotChunksDataset", "DTensorRestoreV2",
         "RestoreV2", "Restore", "RestoreSlice", "SaveV2", "Save", "SaveSlices", "RpcServer", "RpcClient",
+        "RemoteCall",
     )},
     **{op: 1 for op in (
         "InitializeTableFromTextFile", "InitializeTableFromTextFileV2", "CacheDataset", "CacheDatasetV2",

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from metainspect.graph.collections import LOAD_TIME_COLLECTIONS, TRAINING_COLLECTIONS
+from metainspect.graph.collections import LEGACY_INIT_OP_KEY, LOAD_TIME_COLLECTIONS, MAIN_OP_KEY, TRAINING_COLLECTIONS
 from metainspect.graph.endpoints import INIT_OP_SIGNATURE, served_endpoints, signature_tensors
 from metainspect.graph.walk import Region, inference_path, region, upstream
 
@@ -40,6 +40,8 @@ RESOURCE_FUNCTIONS = ("_create_resource", "_initialize", "_destroy_resource")
 #: the collection a Scaffold runs only for a fresh start (no checkpoint to restore)
 FRESH_START = "init_op"
 _FUNCTION_KINDS = ("function", "bare_concrete_function")
+#: the collections whose op a TF1 SavedModel loader runs feeding the asset tensors their copies' paths
+ASSET_FED_COLLECTIONS = frozenset({MAIN_OP_KEY, LEGACY_INIT_OP_KEY})
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Hook:
     phase: Phase
     label: str
     region: Region
+    #: whether the loader feeds the graph's asset tensors the paths of its asset copies while this
+    #: runs (a TF1 SavedModel's main op or legacy init op, the init-op signature); anything else
+    #: reading an asset tensor gets the tensor's own value, the path on the machine that built it
+    feeds_assets: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,9 +119,11 @@ def _load_hooks(index: GraphIndex) -> list[Hook]:
     if INIT_OP_SIGNATURE in meta_graph.signature_def:
         signature = index.model.signatures()[INIT_OP_SIGNATURE]
         roots = [t for spec in signature.outputs.values() for t in signature_tensors(spec)]
-        hooks.append(_graph_hook(index, LOAD_TIME, f"the loader's init op, signature {INIT_OP_SIGNATURE}", roots))
+        hooks.append(_graph_hook(index, LOAD_TIME, f"the loader's init op, signature {INIT_OP_SIGNATURE}", roots,
+                                 feeds_assets=True))
     for name in LOAD_TIME_COLLECTIONS:
-        hooks.append(_graph_hook(index, LOAD_TIME, f"collection {name}", _node_list(index, name)))
+        hooks.append(_graph_hook(index, LOAD_TIME, f"collection {name}", _node_list(index, name),
+                                 feeds_assets=name in ASSET_FED_COLLECTIONS))
     if meta_graph.HasField("saver_def") and meta_graph.saver_def.restore_op_name:
         restore = meta_graph.saver_def.restore_op_name
         hooks.append(_graph_hook(index, LOAD_TIME, f"the SaverDef's restore op {restore}", [restore]))
@@ -133,9 +141,11 @@ def _off_path_hooks(index: GraphIndex) -> list[Hook]:
     return hooks
 
 
-def _graph_hook(index: GraphIndex, phase: Phase, label: str, roots: Iterable[str]) -> Hook:
+def _graph_hook(index: GraphIndex, phase: Phase, label: str, roots: Iterable[str], *,
+                feeds_assets: bool = False) -> Hook:
     roots = list(roots)
-    return Hook(phase, label, region(index, upstream(index, roots)) if roots else Region(frozenset(), frozenset()))
+    return Hook(phase, label, region(index, upstream(index, roots)) if roots else Region(frozenset(), frozenset()),
+                feeds_assets)
 
 
 def _node_list(index: GraphIndex, collection: str) -> list[str]:

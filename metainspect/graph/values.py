@@ -46,9 +46,13 @@ _DIRECT_CALLS = frozenset({"PartitionedCall", "StatefulPartitionedCall", "TPUPar
 #: ops whose first input selects what runs; argument i is input i + 1
 _BRANCHING_CALLS = frozenset({"If", "StatelessIf", "Case", "StatelessCase"})
 #: ops whose output holds the values of an input (of input 0; IdentityN: of the input its output is)
-_PASS_THROUGH = IDENTITY_OPS | {"IdentityN", "Reshape", "ExpandDims", "Squeeze", "StopGradient"}
+_PASS_THROUGH = IDENTITY_OPS | {"IdentityN", "Reshape", "ExpandDims", "Squeeze", "StopGradient", "Gather", "GatherV2",
+                                "GatherNd", "StridedSlice", "Slice", "Tile", "Transpose", "Reverse", "ReverseV2",
+                                "BroadcastTo", "Unpack", "Pack", "ConcatV2"}
+#: ops whose output is one of two inputs' values (inputs 1 and 2: the condition is input 0)
+_CHOOSING = frozenset({"Select", "SelectV2"})
 #: string joins followed inside one another, and the values one join makes, at most
-_MAX_JOINS = 3
+_MAX_JOINS = 8
 #: dataset transformations followed back to the dataset a function's elements come from, at most
 _MAX_DATASET_CHAIN = 64
 _MAX_JOINED = 16
@@ -63,6 +67,9 @@ class Origins(NamedTuple):
     assets: tuple[str, ...] = ()
     #: fed, computed, read from a variable nothing assigns, or beyond what the walk could follow
     runtime: bool = False
+    #: what the graph's asset tensors among ``assets`` hold when the loader does not feed them (their
+    #: constants: paths on the machine that built the model), as when a served request reads them
+    unfed: tuple[str, ...] = ()
 
     @property
     def only_assets(self) -> bool:
@@ -99,12 +106,13 @@ def _origins(index: GraphIndex, scope: Scope, ref: str, depth: int) -> Origins:
     assets: dict[str, str] = index.memo["assets"]
     constants: dict[str, None] = {}
     files: dict[str, None] = {}
+    unfed: dict[str, None] = {}
     runtime = unbound = False
     pending = [(scope, ref)]
     seen: set[tuple[int, str]] = set()
     while pending:
         if len(seen) >= MAX_STEPS:
-            return Origins(tuple(constants), tuple(files), True)
+            return Origins(tuple(constants), tuple(files), True, tuple(unfed))
         scope, ref = pending.pop()
         if (id(scope), ref) in seen:
             continue
@@ -119,6 +127,7 @@ def _origins(index: GraphIndex, scope: Scope, ref: str, depth: int) -> Origins:
             elif not found and bound is None:
                 unbound = True  # nothing calls the function: it never gets this argument
             pending += found or []
+            pending += _function_assignments(index, scope, source)
             if bound is not None:
                 constants.update(dict.fromkeys(bound.constants))
                 for asset in bound.assets:
@@ -134,14 +143,25 @@ def _origins(index: GraphIndex, scope: Scope, ref: str, depth: int) -> Origins:
                 _add_asset(declared, files, constants)
             else:
                 files[_first_string(node)] = None
+            if node.op in CONST_OPS:
+                unfed.update(dict.fromkeys(_strings(node)))
         elif node.op in CONST_OPS:
             constants.update(dict.fromkeys(_strings(node)))
         elif node.op in _PASS_THROUGH and node.inputs:
+            if node.op in ("Pack", "ConcatV2"):  # every input's values (ConcatV2's last input is the axis)
+                pending += [(scope, i) for i in node.inputs[: -1 if node.op == "ConcatV2" else None]]
+                continue
             position = _output_position(scope, ref) if node.op == "IdentityN" else 0
             if position < len(node.inputs):
                 pending.append((scope, node.inputs[position]))
             else:
                 runtime = True
+        elif node.op in _CHOOSING and len(node.inputs) == 3:
+            pending += [(scope, node.inputs[1]), (scope, node.inputs[2])]
+        elif node.op == "PlaceholderWithDefault" and node.inputs:
+            pending.append((scope, node.inputs[0]))  # its default, unless a served request feeds it
+            served_inputs: Callable[[], frozenset[str]] | None = index.memo.get("served_inputs")
+            runtime = runtime or served_inputs is None or node.name in served_inputs()
         elif node.op in PLACEHOLDER_OPS:
             runtime = True
         elif not at_graph and node.op in VARIABLE_READ_OPS and node.inputs:
@@ -159,7 +179,7 @@ def _origins(index: GraphIndex, scope: Scope, ref: str, depth: int) -> Origins:
         else:
             runtime = True
     # a walk that ends nowhere but in a cycle found no value: anything is possible
-    return Origins(tuple(constants), tuple(files), runtime or not (constants or files or unbound))
+    return Origins(tuple(constants), tuple(files), runtime or not (constants or files or unbound), tuple(unfed))
 
 
 def extends_path(index: GraphIndex, site: Site, ref: str, targets: Collection[str]) -> bool:
@@ -253,9 +273,12 @@ def _joined(index: GraphIndex, scope: Scope, join: Node, depth: int) -> Origins:
     """What a ``StringJoin`` can make: its parts' values joined (a part known only at run time is ``*``,
     so ``gs://bucket/*`` still names the bucket), :data:`_MAX_JOINED` combinations at most."""
     separator = join.proto.attr["separator"].s.decode("utf-8", "replace") if "separator" in join.proto.attr else ""
+    from metainspect.graph.ops import is_remote
+
     parts = [_origins(index, scope, ref, depth + 1) for ref in join.inputs[:_MAX_JOINED]]
-    choices = [[*part.constants, *(f"assets/{a}" for a in part.assets)] + (["*"] if part.runtime else [])
-               for part in parts]
+    # remote URLs first: what a path can be that leaves the machine is kept when combinations are cut
+    choices = [sorted([*part.constants, *(f"assets/{a}" for a in part.assets)], key=lambda v: not is_remote(v))
+               + (["*"] if part.runtime else []) for part in parts]
     joined = [separator.join(combination) for combination in islice(product(*choices), _MAX_JOINED)]
     runtime = any(part.runtime for part in parts) or len(join.inputs) > _MAX_JOINED
     return Origins(tuple(j for j in joined if j.strip("*" + separator)), (), runtime)
@@ -339,6 +362,37 @@ def _bound_input(index: GraphIndex, scope: Scope, arg: int) -> Origins | None:
         stored = _stored(index, ("object", bound[position]))
         return Origins(constants=stored) if stored else Origins(runtime=True)
     return Origins(runtime=True)
+
+
+def _function_assignments(index: GraphIndex, scope: Scope, arg: int) -> list[tuple[Scope, str]]:
+    """When argument ``arg`` of ``scope``'s function is a TF2 variable the object graph binds, the
+    values any saved function assigns to that variable (``AssignVariableOp`` on its handle)."""
+    meta_graph = index.model.meta_graph
+    functions = meta_graph.object_graph_def.concrete_functions
+    if scope.nesting is not None or scope.function is None or scope.function not in functions:
+        return []
+    bound = functions[scope.function].bound_inputs
+    position = arg - (len(scope.args) - len(bound))
+    nodes = meta_graph.object_graph_def.nodes
+    if not 0 <= position < len(bound) or not 0 <= bound[position] < len(nodes) or \
+            nodes[bound[position]].WhichOneof("kind") != "variable":
+        return []
+    table: dict[int, list[tuple[Scope, str]]] = index.memo.setdefault("function_assignments", {})
+    variable = bound[position]
+    if variable not in table:
+        table[variable] = []
+        for name, function in functions.items():
+            if variable not in function.bound_inputs or name not in index.functions:
+                continue
+            inner = index.function_scope(name)
+            first = len(inner.args) - len(function.bound_inputs)
+            handles = {inner.args[first + i] for i, bound_id in enumerate(function.bound_inputs)
+                       if bound_id == variable and first + i >= 0}
+            table[variable] += [(inner, node.inputs[1]) for node in inner.nodes.values()
+                                if node.op in ASSIGN_OPS and len(node.inputs) > 1
+                                and not function_input(node.inputs[0]).output
+                                and function_input(node.inputs[0]).node in handles]
+    return table[variable]
 
 
 def _stored(index: GraphIndex, variable: VariableRef) -> tuple[str, ...] | None:

@@ -30,6 +30,8 @@ T = TypeVar("T")
 
 #: the top-level graph's label in :attr:`Site.where`
 GRAPH = "graph"
+#: function references followed inside function references' attrs, at most
+_MAX_FUNC_NESTING = 8
 #: serialized GraphDefs nested deeper than this are not opened
 MAX_NESTING = 4
 _DT_STRING = 7
@@ -169,11 +171,30 @@ class GraphIndex:
         return self._functions
 
     def callees(self, node: Node) -> set[str]:
-        """Library functions a node calls: as its op (a Defun) or through ``func`` attrs."""
+        """Library functions a node calls: as its op (a Defun), through ``func`` attrs (and the
+        functions those name in their own attrs), and for ``SymbolicGradient`` the gradient function
+        the library registers for the function it differentiates."""
         names = set(function_refs(node))
         if node.op in self.functions:
             names.add(node.op)
+        if node.op == "SymbolicGradient":
+            gradients = self._library_facts()[0]
+            names |= {gradients[name] for name in list(names) if name in gradients}
         return names & self.functions.keys()
+
+    def _library_facts(self) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """The library's registered gradients (function -> gradient function), and its functions by the
+        ``api_implements`` name they share (Grappler may run any of them in place of another)."""
+        if "library_facts" not in self.memo:
+            library = self.model.graph_def.library
+            gradients = {g.function_name: g.gradient_func for g in library.gradient}
+            alternatives: dict[str, set[str]] = {}
+            for fn in library.function:
+                if "api_implements" in fn.attr and fn.attr["api_implements"].s:
+                    alternatives.setdefault(fn.attr["api_implements"].s.decode("utf-8", "replace"), set()).add(
+                        fn.signature.name)
+            self.memo["library_facts"] = (gradients, alternatives)
+        return self.memo["library_facts"]  # type: ignore[no-any-return]
 
     def called_functions(self, node_names: Iterable[str]) -> set[str]:
         """Every library function reachable from these graph nodes through calls, transitively."""
@@ -183,14 +204,18 @@ class GraphIndex:
                                       for fn in self.callees(node))
 
     def functions_reached(self, functions: Iterable[str]) -> set[str]:
-        """These library functions and every function they call, transitively."""
+        """These library functions and every function they call, transitively (with the functions
+        implementing the same ``api_implements`` name: Grappler swaps them in, as for Keras LSTMs)."""
         pending = [fn for fn in functions if fn in self.functions]
         seen: set[str] = set()
+        implementing = {name: api for api, names in self._library_facts()[1].items() for name in names}
         while pending:
             fn = pending.pop()
             if fn not in seen:
                 seen.add(fn)
                 pending.extend(self._function_callees(fn))
+                if fn in implementing:
+                    pending.extend(n for n in self._library_facts()[1][implementing[fn]] if n in self.functions)
         return seen
 
     def _function_callees(self, fn: str) -> frozenset[str]:
@@ -423,14 +448,17 @@ def forward_masks(index: GraphIndex, bits: dict[str, int], stops: Collection[str
 
 
 def function_refs(node: Node) -> Iterator[str]:
-    """Names of the functions a node's ``func`` / ``list(func)`` attrs refer to."""
-    for value in node.proto.attr.values():
+    """Names of the functions a node's ``func`` / ``list(func)`` attrs refer to, and those named in
+    the attrs of these references (a function passed to a function), 8 levels deep."""
+    pending = [(value, 0) for value in node.proto.attr.values()]
+    while pending:
+        value, depth = pending.pop()
         kind = value.WhichOneof("value")
-        if kind == "func":
-            yield value.func.name
-        elif kind == "list":
-            for ref in value.list.func:
-                yield ref.name
+        refs = [value.func] if kind == "func" else list(value.list.func) if kind == "list" else []
+        for ref in refs:
+            yield ref.name
+            if depth < _MAX_FUNC_NESTING:
+                pending += [(inner, depth + 1) for inner in ref.attr.values()]
 
 
 # -- nested GraphDefs ---------------------------------------------------------------------------
@@ -538,8 +566,10 @@ _BASE64_LEADS = frozenset(
 _BASE64 = re.compile(rb"[A-Za-z0-9+/\s]+={0,2}\s*|[A-Za-z0-9_\-\s]+={0,2}\s*")
 #: the shortest serialized GraphDef with one named node (node tag, length, name tag, length, name)
 _MIN_GRAPH = 5
+#: length-delimited fields of one message looked into at most
+_MAX_FIELDS = 4096
 #: wrappers unwrapped one inside another at most (base64 of zlib of a serialized tensor…)
-_MAX_WRAPPING = 4
+_MAX_WRAPPING = 8
 #: bytes compressed strings may inflate to, all of them together, in one call (more is not looked at)
 MAX_INFLATED = 64 << 20
 
@@ -580,10 +610,14 @@ def _unwrap(blob: bytes, depth: int, budget: list[int]) -> tuple[Any, Encoding] 
         decoded = _base64(blob)
         if decoded is not None:
             inner.append((decoded, "base64"))
+    if lead & 7 == 2 and 1 <= lead >> 3 <= 15:  # any message: its length-delimited fields (an Example's bytes…)
+        inner += [(field, "message") for field in _message_fields(blob)]
     for data, encoding in inner:
         found = _unwrap(data, depth + 1, budget)
         if found is not None:
-            return found[0], encoding if found[1] == "plain" else f"{encoding} of {found[1]}"
+            if found[1] == "plain" or (encoding == "message" and found[1].partition(" of ")[0] == "message"):
+                return found[0], encoding if found[1] == "plain" else found[1]  # messages in messages: one word
+            return found[0], f"{encoding} of {found[1]}"
     return None
 
 
@@ -606,6 +640,18 @@ def _in_wrapper(blob: bytes, lead: int) -> tuple[Any, Encoding] | None:
             if meta.HasField("graph_def") and _valid(meta.graph_def):
                 return meta.graph_def, encoding
     return None
+
+
+def _message_fields(blob: bytes) -> list[bytes]:
+    """The length-delimited fields of ``blob`` read as a protobuf message (none when it is not one);
+    :func:`_unwrap` looks into each, one level deeper, so the work stays linear in the bytes per level."""
+    from metainspect.formats.wire import WireError, iter_fields
+
+    try:
+        fields = [bytes(v) for _, wire_type, v in iter_fields(blob) if wire_type == 2 and not isinstance(v, int)]
+    except WireError:
+        return []
+    return fields[:_MAX_FIELDS]
 
 
 def _tensor_strings(blob: bytes) -> list[bytes]:

@@ -300,3 +300,78 @@ def test_a_graph_def_kept_as_a_checkpoint_value_runs_when_its_variable_is_read(t
     assert leak.id == "security.file-read" and leak.details["when"] == "serving"
     assert leak.details["where"].startswith("GraphDef in checkpoint value 'dense1/bias' (used by dense1/bias/read)")
     assert not check_security(CheckContext(model, open_checkpoint(SAMPLES / "mlp" / "model.ckpt-3")))
+
+
+# -- red-team round 2 --------------------------------------------------------------------------------
+
+SECURITY = SAMPLES / "security"
+
+
+def _saved_model(tmp_path: Path, source: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / source.name
+    shutil.copytree(source, copy)
+    return copy
+
+
+def test_a_tf1_asset_tensor_read_by_a_request_is_its_build_machine_path() -> None:
+    """The loader feeds asset tensors only to the main op: a served node reading one gets its own constant."""
+    assert secure(SECURITY / "benign_tf1_asset_table") == {}  # the main op's table reads the asset copy
+    model = load_model(SECURITY / "benign_tf1_asset_table")
+    model.graph_def.node.add(name="leak", op="ReadFile").input.append("asset_path")
+    (finding,) = secure(model, outputs={"leak": "leak:0"}).values()
+    assert finding.subject == "leak" and finding.severity == WARNING and finding.details["when"] == "serving"
+    assert finding.details["target"].endswith("vocab.txt") and not finding.details["target"].startswith("asset")
+
+
+def test_an_asset_that_links_outside_the_model_is_a_path(tmp_path: Path) -> None:
+    copy = _saved_model(tmp_path, SECURITY / "benign_tf2_asset_table")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a\nb\n")
+    (vocab,) = (copy / "assets").iterdir()
+    vocab.unlink()
+    vocab.symlink_to(outside)
+    (finding,) = secure(copy).values()
+    assert finding.id == "security.file-read" and finding.details["target"] == f"assets/{vocab.name} -> {outside}"
+
+
+def test_the_other_meta_graphs_of_a_saved_model_are_scanned(tmp_path: Path) -> None:
+    from metainspect.proto.saved_model_pb2 import SavedModel
+
+    copy = _saved_model(tmp_path, SECURITY / "benign_tf1_dense")
+    pb = copy / "saved_model.pb"
+    saved = SavedModel.FromString(pb.read_bytes())
+    gpu = saved.meta_graphs.add()
+    gpu.CopyFrom(saved.meta_graphs[0])
+    gpu.meta_info_def.tags.append("gpu")
+    gpu.graph_def.node.add(name="leak", op="WriteFile").input.extend(["x", "x"])
+    output = gpu.signature_def["serving_default"].outputs["leak"]
+    output.name, output.dtype = "leak", 7
+    pb.write_bytes(saved.SerializeToString())
+    (finding,) = secure(copy).values()
+    assert finding.subject == "leak" and finding.details["meta_graph"] == "serve,gpu"
+    assert finding.severity == WARNING and "in the meta graph tagged serve,gpu" in finding.message
+
+
+def test_remote_call_to_another_job_is_the_network() -> None:
+    model = load_model(CHECK / "io_unambiguous" / "model.meta")
+    for name, target in (("local", b"/job:localhost/replica:0/task:0/device:CPU:0"),
+                         ("remote", b"/job:worker/replica:0/task:1/device:CPU:0")):
+        _string_const(model, f"{name}_target", target)
+        model.graph_def.node.add(name=f"{name}_call", op="RemoteCall").input.append(f"{name}_target")
+    (finding,) = secure(model).values()
+    assert finding.subject == "remote_call" and finding.id == "security.network"
+    assert finding.details["target"] == "/job:worker/replica:0/task:1/device:CPU:0"
+
+
+def test_a_graph_def_inside_any_message() -> None:
+    """An Example's bytes feature (Example > Features > map entry > Feature > BytesList), read as wire format."""
+    from metainspect.formats.wire import encode_varint
+
+    def field(number: int, payload: bytes) -> bytes:
+        return bytes([number << 3 | 2]) + encode_varint(len(payload)) + payload
+
+    example = field(1, field(1, field(1, b"g") + field(2, field(1, field(1, _leaky_graph())))))
+    found = parse_graph_def(example)
+    assert found is not None and found[1] == "message" and [n.op for n in found[0].node] == ["ReadFile"]

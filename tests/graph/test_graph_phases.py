@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tensorboard.compat.proto.graph_pb2 import GraphDef
@@ -78,7 +79,10 @@ def test_asset_tables_tf1_tf2_and_a_non_asset_path() -> None:
         (found,) = [s for s in [Site(n, GRAPH) for n in index.model.nodes()] + index.inner_sites()
                     if s.node.op == "InitializeTableFromTextFileV2"]
         assert (found.function is None) == (function is None)
-        assert origins(index, found, found.node.inputs[1]) == Origins(assets=("vocab.txt",))
+        got = origins(index, found, found.node.inputs[1])
+        assert got._replace(unfed=()) == Origins(assets=("vocab.txt",))
+        # a TF1 asset tensor holds the path it had where the model was built (used unless the loader feeds it)
+        assert (len(got.unfed) == 1 and got.unfed[0].endswith("vocab.txt")) if function is None else got.unfed == ()
     index = index_of(load_model(SECURITY / "fr_tf1_main_op"))
     table = site_of(index, "InitializeTableFromTextFileV2")
     assert origins(index, table, table.node.inputs[1]).constants == ("/tmp/metainspect-security/fr_tf1_main_op/vocab.txt",)
@@ -104,7 +108,7 @@ def test_an_asset_name_leaving_the_assets_directory_is_a_path() -> None:
         asset.tensor_info.name = "vocab_path:0"
         index = index_of(graph.model())
         init = site_of(index, "init")
-        assert origins(index, init, "vocab_path") == expected, filename
+        assert origins(index, init, "vocab_path") == expected._replace(unfed=("/build/machine/vocab.txt",)), filename
 
 
 def test_values_of_string_joins() -> None:
@@ -146,7 +150,9 @@ def test_values_through_callers_of_a_tf2_function_in_a_tf1_graph() -> None:
     index = index_of(load_model(path))
     function = "__inference__initializer_94418"  # called from a function the graph calls with an asset path
     read = site_of(index, "text_file_init/InitializeTableFromTextFileV2", function)
-    assert origins(index, read, read.node.inputs[1]) == Origins(assets=("vocab_compute_and_apply_vocabulary_vocabulary",))
+    found = origins(index, read, read.node.inputs[1])
+    assert found._replace(unfed=()) == Origins(assets=("vocab_compute_and_apply_vocabulary_vocabulary",))
+    assert len(found.unfed) == 1  # the asset tensor's own (build machine) path, for when it is not fed
     # a function nothing calls never gets a file name
     uncalled = site_of(index, "text_file_init/InitializeTableFromTextFileV2", "__inference_<lambda>_94412")
     assert origins(index, uncalled, uncalled.node.inputs[1]) == Origins()
@@ -284,3 +290,52 @@ def test_a_saved_function_s_own_arguments_come_from_its_caller() -> None:
     scope = index.function_scope(method)
     read = Site(next(iter(scope.nodes.values())), f"function {method}", method)
     assert origins(index, read, scope.args[0]) == Origins(runtime=True)
+
+
+def _library_model() -> tuple[GraphBuilder, Any]:
+    """A graph whose library has: fwd (its registered gradient grad), cpu_impl and gpu_impl (one
+    api_implements name), outer (calls a function passed in its attr) and payload."""
+    graph = GraphBuilder().add("x", "Placeholder")
+    library = graph.meta_graph.graph_def.library
+    for name in ("fwd", "grad", "cpu_impl", "gpu_impl", "outer", "payload"):
+        fn = library.function.add()
+        fn.signature.name = name
+        fn.node_def.add(name="n", op="NoOp")
+    library.gradient.add(function_name="fwd", gradient_func="grad")
+    for fn in library.function:
+        if fn.signature.name in ("cpu_impl", "gpu_impl"):
+            fn.attr["api_implements"].s = b"lstm_abc"
+    return graph, library
+
+
+def test_calls_through_gradients_implementations_and_function_attrs() -> None:
+    """SymbolicGradient runs the registered gradient; Grappler may swap in any function implementing
+    the same api; a function named in a function attr's own attrs is called too."""
+    graph, _ = _library_model()
+    graph.add("gradient", "SymbolicGradient", "x").add("call", "StatefulPartitionedCall", "x")
+    graph.add("nested", "PartitionedCall", "x")
+    model = graph.model()
+    nodes = {n.name: n for n in model.graph_def.node}
+    nodes["gradient"].attr["f"].func.name = "fwd"
+    nodes["call"].attr["f"].func.name = "gpu_impl"
+    nodes["nested"].attr["f"].func.name = "outer"
+    nodes["nested"].attr["f"].func.attr["body"].func.name = "payload"
+    index = index_of(model)
+    assert index.called_functions(["gradient"]) == {"fwd", "grad"}
+    assert index.called_functions(["call"]) == {"gpu_impl", "cpu_impl"}
+    assert index.called_functions(["nested"]) == {"outer", "payload"}
+
+
+def test_values_through_selections_and_defaults() -> None:
+    """Gather/Select pick among their inputs' values; a PlaceholderWithDefault is its default unless served
+    requests feed it (without a scan saying what is fed, it may be anything)."""
+    graph = GraphBuilder().strings("paths", "gs://bkt/a", "/tmp/b").strings("other", "/tmp/c")
+    graph.add("index", "Const").add("picked", "GatherV2", "paths", "index", "axis")
+    graph.add("cond", "Placeholder").add("chosen", "SelectV2", "cond", "picked", "other")
+    graph.add("defaulted", "PlaceholderWithDefault", "other").add("read", "ReadFile", "chosen")
+    index = index_of(graph.model())
+    read = site_of(index, "read")
+    assert origins(index, read, "chosen") == Origins(constants=("/tmp/c", "gs://bkt/a", "/tmp/b"))
+    assert origins(index, read, "defaulted") == Origins(constants=("/tmp/c",), runtime=True)
+    index.memo["served_inputs"] = lambda: frozenset()
+    assert origins(index, read, "defaulted") == Origins(constants=("/tmp/c",))

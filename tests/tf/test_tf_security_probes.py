@@ -23,214 +23,45 @@ import sqlite3
 import sys
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from metainspect.check import run_checks
-from metainspect.check.findings import Finding
+from helpers.security_lab import (
+    Expect,
+    Lab,
+    Probes,
+    Proof,
+    Workshop,
+    X,
+    assert_no_security_finding,
+    assert_reports_payload,
+    depend,
+    fails,
+    module,
+    reduce_length,
+    reduce_sum,
+    run_proof,
+    tf1_graph,
+)
 
 pytestmark = pytest.mark.tf
 
 #: written into graphs, never contacted
 BUCKET = "gs://metainspect-probe-no-such-bucket"
-#: the request every served probe gets
-X = [1.0, 2.0]
-#: severity of a finding on a served path or at load time (off path: info), as the scan documents it
-SEVERITY = {"python": "error", "native": "error", "network": "error", "file_write": "warning", "file_read": "warning"}
 #: what the nested GraphDefs' payload reads (its length, 7, is what running the decoded graph gives)
 SECRET = "secret\n"
 
-
-class Expect(NamedTuple):
-    """One security finding a probe must give."""
-
-    capability: str
-    when: str
-    #: the op the finding names (None: any)
-    op: str | None = None
-    #: a substring of one of the finding's targets (None: not checked)
-    target: str | None = None
-
-    def severity(self) -> str:
-        return "info" if self.when == "off_path" else SEVERITY[self.capability]
-
-
-#: run by `test_tensorflow_confirms_the_probe`; asserts what the payload did
-Proof = Callable[[], None]
-Builder = Callable[["Lab", Any], "Proof | None"]
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A builder and what `check` must say of the model it builds."""
-
-    name: str
-    expect: tuple[Expect, ...]
-    build: Builder
-    #: whether ``build`` returns a proof (False: never run, e.g. it would reach the network)
-    proof: bool
-
-
-PROBES: dict[str, Probe] = {}
-
-
-def probe(*expect: Expect, proof: bool = True) -> Callable[[Builder], Builder]:
-    """Registers a builder under its function's name; no ``expect`` makes it a benign control."""
-    def register(build: Builder) -> Builder:
-        name = getattr(build, "__name__", "")
-        PROBES[name] = Probe(name, expect, build, proof)
-        return build
-    return register
-
-
-@dataclass
-class Lab:
-    """One probe's model folder, its sandbox (the files the payload touches) and the TF helpers builders share."""
-
-    root: Path
-    #: objects whose graphs hold the Python callbacks a proof calls (the token registry keeps weak references)
-    kept: list[Any] = field(default_factory=list)
-    #: appended to by the callbacks of :meth:`callback`
-    fired: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.sandbox.mkdir(parents=True)
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def sandbox(self) -> Path:
-        return self.root / "sandbox"
-
-    @property
-    def target(self) -> Path:
-        """What `check` opens: the SavedModel folder, or a bare TF1 checkpoint's meta graph."""
-        return self.model if (self.model / "saved_model.pb").is_file() else self.model / "model.ckpt.meta"
-
-    def callback(self) -> Callable[[Any], Any]:
-        """An identity function for ``py_function``/``numpy_function`` that records that it ran."""
-        def called(value: Any) -> Any:
-            self.fired.append("called")
-            return value
-        return called
-
-    def save_tf2(self, module: Any, signatures: dict[str, Any] | None = None) -> None:
-        import tensorflow as tf
-
-        tf.saved_model.save(module, str(self.model), signatures=signatures or {"serving_default": module.serve})
-        self.kept.append(module)
-
-    def serve_tf2(self, signature: str = "serving_default") -> dict[str, Any]:
-        """Loads with the TF2 loader and sends :data:`X` to ``signature``."""
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(str(self.model))
-        outputs = loaded.signatures[signature](x=tf.constant(X))
-        return {key: value.numpy() for key, value in outputs.items()}
-
-    def save_tf1(self, session: Any, inputs: dict[str, Any], outputs: dict[str, Any], main_op: Any = None) -> None:
-        import tensorflow as tf
-
-        builder = tf.compat.v1.saved_model.Builder(str(self.model))
-        signature = tf.compat.v1.saved_model.predict_signature_def(inputs, outputs)
-        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"serving_default": signature},
-                                             main_op=main_op)
-        builder.save()
-
-    def load_tf1(self, serve: bool = True, tags: tuple[str, ...] = ("serve",)) -> dict[str, Any] | None:
-        """Loads with the TF1 loader (which runs the main op) and, with ``serve``, sends :data:`X`."""
-        import tensorflow as tf
-
-        with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-            meta = tf.compat.v1.saved_model.load(session, list(tags), str(self.model))
-            if not serve:
-                return None
-            signature = meta.signature_def["serving_default"]
-            fetches = {key: value.name for key, value in signature.outputs.items()}
-            result: dict[str, Any] = session.run(fetches, {signature.inputs["x"].name: X})
-            return result
-
-    def edit_meta_graph(self, edit: Callable[[Any], None]) -> None:
-        """Rewrites ``saved_model.pb`` after ``edit`` changed its first MetaGraphDef."""
-        from tensorflow.core.protobuf import saved_model_pb2
-
-        path = self.model / "saved_model.pb"
-        saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
-        edit(saved.meta_graphs[0])
-        path.write_bytes(saved.SerializeToString())
-
-
-@dataclass
-class Built:
-    """A built probe: its lab, and the proof its builder returned."""
-
-    lab: Lab
-    proof: Proof | None
-
-
-class Workshop:
-    """Builds each probe once, when a test first asks for it."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.built: dict[str, Built] = {}
-
-    def get(self, name: str) -> Built:
-        if name not in self.built:
-            import tensorflow as tf
-
-            lab = Lab(self.root / name)
-            proof = PROBES[name].build(lab, tf)
-            assert (proof is not None) == PROBES[name].proof, name
-            self.built[name] = Built(lab, proof)
-        return self.built[name]
+PROBES = Probes()
+probe = PROBES.probe
 
 
 @pytest.fixture(scope="module")
 def workshop(tmp_path_factory: pytest.TempPathFactory) -> Workshop:
-    return Workshop(tmp_path_factory.mktemp("probes"))
+    return Workshop(tmp_path_factory.mktemp("probes"), PROBES)
 
 
-# -- shared builders --------------------------------------------------------------------------------
-
-def module(tf: Any, body: Callable[[Any, Any], dict[str, Any]], **attrs: Any) -> Any:
-    """A ``tf.Module`` with ``attrs`` whose ``serve(x)`` (a float vector) returns ``body(module, x)``."""
-    mod = tf.Module()
-    for key, value in attrs.items():
-        setattr(mod, key, value)
-    mod.serve = tf.function(lambda x: body(mod, x), input_signature=[tf.TensorSpec([None], tf.float32)])
-    return mod
-
-
-def depend(tf: Any, payload: Any, x: Any) -> Any:
-    """``x``, made to depend on ``payload`` (through the data for a string, a control edge otherwise)."""
-    if isinstance(payload, tf.Tensor) and payload.dtype == tf.string:
-        return x + 0.0 * tf.cast(tf.reduce_sum(tf.strings.length(payload)), tf.float32)
-    with tf.control_dependencies([payload]):
-        return tf.identity(x)
-
-
-def reduce_length(tf: Any, dataset: Any) -> Any:
-    """The summed length of a string dataset's elements, as a float."""
-    return tf.cast(dataset.reduce(0, lambda total, row: total + tf.strings.length(row)), tf.float32)
-
-
-def reduce_sum(tf: Any, dataset: Any) -> Any:
-    """The sum of an int64 dataset, as a float."""
-    return tf.cast(dataset.reduce(tf.constant(0, tf.int64), lambda total, v: total + v), tf.float32)
-
-
-def tf1_graph(tf: Any) -> tuple[Any, Any]:
-    """Placeholder ``x`` and ``x * w`` with a variable ``w`` = [1], in the current TF1 graph."""
-    x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
-    w = tf.compat.v1.get_variable("w", initializer=tf.constant([1.0]))
-    return x, x * w
-
+# -- builders of nested GraphDefs -------------------------------------------------------------------
 
 def inner_graph_def(lab: Lab, tf: Any, pad: int = 0) -> Any:
     """A GraphDef whose ``result`` is the length of a file it reads (``pad`` lengthens a node name)."""
@@ -259,12 +90,6 @@ def tf1_blob_model(lab: Lab, tf: Any, blob: bytes, decode: Callable[[Any], Any] 
         out = decode(held) if decode else held
         session.run(tf.compat.v1.global_variables_initializer())
         lab.save_tf1(session, {"x": x}, {"y": tf.identity(y, name="y"), "blob": tf.identity(out, name="blob")})
-
-
-def fails(tf: Any, run: Callable[[], object], match: str) -> None:
-    """``run`` raises a TensorFlow error whose text holds ``match``."""
-    with pytest.raises(tf.errors.OpError, match=match):
-        run()
 
 
 # -- file writes ------------------------------------------------------------------------------------
@@ -1233,41 +1058,18 @@ def b_keyvalue_table(lab: Lab, tf: Any) -> None:
 
 # -- tests ------------------------------------------------------------------------------------------
 
-def security_findings(path: Path) -> list[Finding]:
-    return [f for f in run_checks(str(path)).findings if f.id.startswith("security.")]
-
-
-def matches(finding: Finding, expect: Expect) -> bool:
-    details = finding.details
-    return (details["capability"] == expect.capability and details["when"] == expect.when
-            and expect.op in (None, details["op"])
-            and (expect.target is None or any(expect.target in t for t in details["targets"])))
-
-
-def describe(findings: list[Finding]) -> list[str]:
-    return [f"{f.severity} {f.details['capability']}/{f.details['when']} {f.details['op']} {f.details['targets']}"
-            for f in findings]
-
-
-@pytest.mark.parametrize("name", [name for name, p in PROBES.items() if p.expect])
+@pytest.mark.parametrize("name", PROBES.attacks())
 def test_check_reports_the_payload(workshop: Workshop, name: str) -> None:
     """Every expected finding is there (capability, when, op, target), at the severity that follows."""
-    found = security_findings(workshop.get(name).lab.target)
-    for expect in PROBES[name].expect:
-        hits = [f for f in found if matches(f, expect)]
-        assert hits, f"{name}: no {expect} among {describe(found)}"
-        assert {f.severity for f in hits} == {expect.severity()}, describe(hits)
+    assert_reports_payload(workshop, name)
 
 
-@pytest.mark.parametrize("name", [name for name, p in PROBES.items() if not p.expect])
+@pytest.mark.parametrize("name", PROBES.controls())
 def test_benign_control_has_no_security_finding(workshop: Workshop, name: str) -> None:
-    found = security_findings(workshop.get(name).lab.target)
-    assert not found, describe(found)
+    assert_no_security_finding(workshop, name)
 
 
-@pytest.mark.parametrize("name", [name for name, p in PROBES.items() if p.proof])
+@pytest.mark.parametrize("name", PROBES.proved())
 def test_tensorflow_confirms_the_probe(workshop: Workshop, name: str) -> None:
     """TensorFlow runs the probe: the payload has the effect its expectation claims (the controls run cleanly)."""
-    proof = workshop.get(name).proof
-    assert proof is not None
-    proof()
+    run_proof(workshop, name)

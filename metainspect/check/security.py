@@ -224,11 +224,14 @@ def _evaluate(index: GraphIndex, site: Site, kind: str) -> list[Hit]:
 
 def _outside_assets(model: Model, asset: str) -> str | None:
     """Where a local SavedModel's asset file really is, when a link takes it outside ``assets/``."""
-    if model.kind != SAVED_MODEL or is_url(model.path):
+    if model.kind != SAVED_MODEL or is_url(model.path) or "\x00" in asset:
+        return None  # a name with a NUL names no file: the loader fails to open it
+    try:
+        directory = os.path.realpath(os.path.join(os.path.dirname(model.path), "assets"))
+        real = os.path.realpath(os.path.join(directory, asset))
+        return real if os.path.commonpath([directory, real]) != directory else None
+    except (OSError, ValueError):  # an unresolvable name (a link loop, another drive): nothing to say of it
         return None
-    directory = os.path.realpath(os.path.join(os.path.dirname(model.path), "assets"))
-    real = os.path.realpath(os.path.join(directory, asset))
-    return real if os.path.commonpath([directory, real]) != directory else None
 
 
 def _local_device(target: str) -> bool:

@@ -435,16 +435,21 @@ def _asset_files(ctx: CheckContext, index: GraphIndex, left: list[int]) -> Itera
         if not 0 <= number < len(model.meta_graph.asset_file_def):
             continue
         filename = model.meta_graph.asset_file_def[number].filename
+        parts = filename.replace("\\", "/").split("/")
+        if not filename or "\x00" in filename or filename.startswith(("/", "\\")) or ".." in parts:
+            continue  # names no file inside assets/ (one leaving it is a path the read is flagged with)
         path = fs.join(directory, filename)
         try:
+            if not is_url(path) and not os.path.isfile(path):
+                continue  # only regular files are read (never a FIFO or a device a link points at)
             size = fs.size(path)
             if size > min(_HELD_EACH, left[0]):
                 continue
             left[0] -= size
             with closing(fs.open(path)) as source:
                 data = source.read_bytes(0, size)
-        except (MetainspectError, OSError):
-            continue  # a missing asset is the loader's error, not a capability
+        except (MetainspectError, OSError, ValueError):
+            continue  # a missing or unreadable asset is the loader's error, not a capability
         yield f"asset file {filename!r}", holder, [data]
 
 

@@ -6,7 +6,6 @@ graph's own saver (``import_meta_graph`` + ``Saver.restore``), and compares with
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -74,8 +73,9 @@ def test_the_suggested_rename_makes_tensorflow_restore(tmp_path: Path) -> None:
     meta, ckpt = CHECK / "renamed_scope" / "model.meta", CHECK / "renamed_scope" / "model.ckpt"
     assert "net/dense1/bias not found" in tf_restore(meta, ckpt)
     missing = next(f for f in findings(meta, ckpt) if f.id == "restore.missing-key")
-    rule = re.search(r"--rename '([^']+)'", missing.fix)[1]
-    rewrite_checkpoint(str(ckpt), str(tmp_path / "fixed"), RewriteOptions(renames=(rule,)))
+    assert missing.remedy is not None and missing.remedy.action == "rewrite"
+    # the remedy as the API runs it: rewrite_checkpoint(target, OUT, RewriteOptions(**options))
+    rewrite_checkpoint(missing.remedy.target, str(tmp_path / "fixed"), RewriteOptions(**dict(missing.remedy.options)))
     assert tf_restore(meta, tmp_path / "fixed") is None
     assert errors(findings(meta, tmp_path / "fixed")) == []
 

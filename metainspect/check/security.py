@@ -55,7 +55,7 @@ from metainspect.graph.ops import (
 )
 from metainspect.graph.phases import LOAD_TIME, OFF_PATH, SERVING, Hook, Phase, describe, phases
 from metainspect.graph.saver import restore_plan, saver_checkpoint_op, unnamed_saver_op
-from metainspect.graph.values import Origins, StoredStrings, VariableRef, origins
+from metainspect.graph.values import Origins, StoredStrings, VariableRef, leaves_assets, origins
 from metainspect.graph.walk import (
     GRAPH,
     MAX_INFLATED,
@@ -379,9 +379,8 @@ def _held_graph_sites(ctx: CheckContext, index: GraphIndex) -> list[Site]:
                 continue
             graph_def, encoding = found
             nesting = Nesting(what, element if len(blobs) > 1 else None, encoding, 1)
-            stored = f"{'' if encoding == 'plain' else encoding + ' of a '}GraphDef in {what}" + \
-                ("" if nesting.element is None else f" element {element}")
-            sites += graph_def_sites(graph_def, nesting, holder, f"{stored} (used by {holder.node.name})", budget)
+            sites += graph_def_sites(graph_def, nesting, holder,
+                                     f"{nesting.stored(what)} (used by {holder.node.name})", budget)
     return sites
 
 
@@ -435,8 +434,7 @@ def _asset_files(ctx: CheckContext, index: GraphIndex, left: list[int]) -> Itera
         if not 0 <= number < len(model.meta_graph.asset_file_def):
             continue
         filename = model.meta_graph.asset_file_def[number].filename
-        parts = filename.replace("\\", "/").split("/")
-        if not filename or "\x00" in filename or filename.startswith(("/", "\\")) or ".." in parts:
+        if not filename or "\x00" in filename or leaves_assets(filename):
             continue  # names no file inside assets/ (one leaving it is a path the read is flagged with)
         path = fs.join(directory, filename)
         try:

@@ -284,11 +284,16 @@ def _joined(index: GraphIndex, scope: Scope, join: Node, depth: int) -> Origins:
     return Origins(tuple(j for j in joined if j.strip("*" + separator)), (), runtime)
 
 
-def _add_asset(filename: str, files: dict[str, None], constants: dict[str, None]) -> None:
-    """An asset file of the model, or, when its name leaves the assets directory (``../x``, ``/x``),
-    the path the loader reads instead (a path like any other)."""
+def leaves_assets(filename: str) -> bool:
+    """Whether an asset file name names a file outside the assets directory (``../x``, ``/x``, ``C:x``)."""
     parts = filename.replace("\\", "/").split("/")
-    if filename.startswith(("/", "\\")) or ".." in parts or (parts[0].endswith(":") and len(parts[0]) == 2):
+    return filename.startswith(("/", "\\")) or ".." in parts or (parts[0].endswith(":") and len(parts[0]) == 2)
+
+
+def _add_asset(filename: str, files: dict[str, None], constants: dict[str, None]) -> None:
+    """An asset file of the model, or, when its name leaves the assets directory, the path the
+    loader reads instead (a path like any other)."""
+    if leaves_assets(filename):
         constants[f"assets/{filename}"] = None
     else:
         files[filename] = None

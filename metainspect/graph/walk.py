@@ -77,6 +77,11 @@ class Nesting(NamedTuple):
     #: the names of the nested GraphDef's functions (what its nodes can call as ops)
     library: frozenset[str] = frozenset()
 
+    def stored(self, place: str) -> str:
+        """How the GraphDef is stored, in words: ``base64 of a GraphDef in attr 'value' element 3``."""
+        how = "" if self.encoding == "plain" else f"{self.encoding} of a "
+        return f"{how}GraphDef in {place}" + ("" if self.element is None else f" element {self.element}")
+
 
 class Scope:
     """The nodes that a node's inputs can name: a graph (the model's or a nested one) or one function body.
@@ -481,10 +486,9 @@ def _nested_sites(hosts: list[Site], depth: int, budget: list[int]) -> list[Site
         if not _may_hold_graph(host.node):
             continue
         for (attr, element, encoding), graph_def in nested_graph_defs(host.node, budget):
-            stored = f"{'' if encoding == 'plain' else encoding + ' of a '}GraphDef in attr {attr!r}" + \
-                ("" if element is None else f" element {element}")
-            found += graph_def_sites(graph_def, Nesting(attr, element, encoding, depth), host,
-                                     f"{stored} of {host.node.name} ({host.where})", budget)
+            nesting = Nesting(attr, element, encoding, depth)
+            found += graph_def_sites(graph_def, nesting, host,
+                                     f"{nesting.stored(f'attr {attr!r}')} of {host.node.name} ({host.where})", budget)
     return found
 
 
